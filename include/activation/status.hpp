@@ -1,10 +1,9 @@
 // Status and Result<T>: the library's one error model.
 //
-// Expected failures are values, never exceptions. Each StatusCode maps one-to-one onto a negative
-// ACT_E* code of the C API (c_api/activation.h); docs/errors.md lists them.
+// Expected failures are values, never exceptions. docs/errors.md lists the codes and what each
+// means for a retry.
 //
-// Thread safety: a Status or Result is a plain value; distinct objects may be used from distinct
-// threads, and one object may be read from several threads at once.
+// Thread safety: a Status or Result is a plain value. Several threads may read one object at once.
 #ifndef ACTIVATION_STATUS_HPP_
 #define ACTIVATION_STATUS_HPP_
 
@@ -19,7 +18,7 @@
 
 namespace activation {
 
-// The canonical codes. The numeric values are part of the C ABI: never renumber, only append.
+// The canonical codes. The C API will return the negated values: never renumber, only append.
 enum class StatusCode : int {
   kOk = 0,
   kInvalidArgument = 1,     // The caller passed a bad value: input, option or configuration.
@@ -35,7 +34,7 @@ enum class StatusCode : int {
   kCancelled = 11,          // The operation was cancelled by the caller.
   kDataLoss = 12,           // A store file is corrupt or from a newer schema.
   kIoError = 13,            // A read or write failed.
-  kInternal = 14,           // A bug in the library; the message says where.
+  kInternal = 14,           // A bug in the library. The message names the place.
 };
 
 // Returns the lowercase name of `code`, such as "invalid_argument".
@@ -84,7 +83,7 @@ class [[nodiscard]] Result {
   bool is_ok() const noexcept { return std::holds_alternative<T>(data_); }
   explicit operator bool() const noexcept { return is_ok(); }
 
-  // Returns the error; an OK status when the result holds a value.
+  // Returns the error, or an OK status when the result contains a value.
   Status status() const { return is_ok() ? Status() : std::get<Status>(data_); }
 
   // REQUIRES: is_ok().
