@@ -1,0 +1,481 @@
+// queue_bench: throughput, claim latency and memory of the SQLite job queue, printed next to the
+// figures of BullMQ, pg-boss and graphile-worker measured on the same kind of machine.
+//
+// Each measurement runs the worker in a child process (this program, re-executed), so that its
+// peak RSS is the worker's own. The producer and the worker then talk through the store file, as
+// the peers' producers and workers talk through their servers.
+//
+//   queue_bench [--jobs N] [--trickle K] [--rate R] [--dir DIR] [--prefetch P] [--repeat R]
+//
+// Each measurement runs R times (default 3) and the median is printed, because other programs on a
+// shared machine disturb single runs; every run's figures are printed below the table.
+// docs/benchmarks/queue.md records the figures and the machine.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "activation/backend/store.hpp"
+#include "activation/job_queue.hpp"
+#include "activation/worker_pool.hpp"
+
+namespace {
+
+using activation::JobQueue;
+using activation::JobSpec;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Options {
+  int jobs = 100000;
+  int trickle = 150;
+  double rate = 5.0;
+  int prefetch = 64;
+  int repeat = 3;
+  std::string dir;
+  // Child mode: the scenario and its store.
+  std::string child;
+  std::string store;
+  int threads = 1;
+};
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::int64_t monotonic_ns() {
+  // CLOCK_MONOTONIC is shared by all processes on the host, so a producer's stamp can be compared
+  // with a worker's reading.
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux.
+}
+
+[[noreturn]] void die(const std::string& message) {
+  std::fprintf(stderr, "queue_bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+std::shared_ptr<activation::Store> open_store(const std::string& path) {
+  auto store = activation::open_sqlite_store(path);
+  if (!store.is_ok()) die(store.status().to_string());
+  return std::move(store).value();
+}
+
+std::shared_ptr<JobQueue> make_queue(std::shared_ptr<activation::Store> store) {
+  auto queue = JobQueue::create(std::move(store));
+  if (!queue.is_ok()) die(queue.status().to_string());
+  return std::move(queue).value();
+}
+
+JobSpec trivial_job(int i) {
+  JobSpec spec;
+  spec.type = "noop";
+  spec.payload = fmt::format(R"({{"i":{},"t":{}}})", i, monotonic_ns());
+  return spec;
+}
+
+void bulk_enqueue(JobQueue& queue, int jobs) {
+  std::vector<JobSpec> chunk;
+  for (int i = 0; i < jobs; i += 1000) {
+    chunk.clear();
+    for (int j = i; j < std::min(jobs, i + 1000); ++j) chunk.push_back(trivial_job(j));
+    auto result = queue.enqueue_bulk(chunk);
+    if (!result.is_ok()) die(result.status().to_string());
+  }
+}
+
+// --- child scenarios: each prints one JSON line ---
+
+void child_enqueue(const Options& options, bool bulk) {
+  auto queue = make_queue(open_store(options.store));
+  const auto start = Clock::now();
+  if (bulk) {
+    bulk_enqueue(*queue, options.jobs);
+  } else {
+    for (int i = 0; i < options.jobs; ++i) {
+      auto result = queue->enqueue(trivial_job(i));
+      if (!result.is_ok()) die(result.status().to_string());
+    }
+  }
+  const double elapsed = seconds_since(start);
+  nlohmann::json out = {{"jobs_per_s", options.jobs / elapsed}, {"seconds", elapsed}, {"rss_mib", peak_rss_mib()}};
+  std::printf("%s\n", out.dump().c_str());
+}
+
+void child_process(const Options& options) {
+  auto queue = make_queue(open_store(options.store));
+  std::vector<std::atomic<std::uint8_t>> runs(static_cast<std::size_t>(options.jobs) + 1);
+  std::atomic<std::int64_t> handled{0};
+
+  activation::WorkerPoolOptions pool_options;
+  pool_options.threads = options.threads;
+  pool_options.limits = {options.threads, options.threads, options.threads, options.threads};
+  pool_options.prefetch = options.prefetch;
+  auto pool = activation::WorkerPool::create(queue, pool_options);
+  if (!pool.is_ok()) die(pool.status().to_string());
+  auto status = (*pool)->register_handler("noop", [&](activation::JobContext& context) {
+    const auto id = static_cast<std::size_t>(context.job().id);
+    if (id < runs.size()) runs[id].fetch_add(1);
+    handled.fetch_add(1);
+    return activation::Status();
+  });
+  if (!status.is_ok()) die(status.to_string());
+
+  // The clock runs from the start of the pool to the moment the store has recorded every job
+  // completed (the pool counts a completion after its transaction commits).
+  const auto start = Clock::now();
+  if (auto started = (*pool)->start(); !started.is_ok()) die(started.to_string());
+  const auto limit = start + 600s;
+  while ((*pool)->stats().completed < options.jobs && Clock::now() < limit) std::this_thread::sleep_for(1ms);
+  const double elapsed = seconds_since(start);
+  const auto stats = (*pool)->stats();
+  (void)(*pool)->shutdown(5s);
+
+  std::int64_t duplicates = 0;
+  for (auto& r : runs) duplicates += r.load() > 1 ? r.load() - 1 : 0;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double cpu_us = (static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 +
+                         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec));
+  nlohmann::json out = {{"jobs_per_s", static_cast<double>(stats.completed) / elapsed},
+                        {"seconds", elapsed},
+                        {"completed", stats.completed},
+                        {"duplicates", duplicates},
+                        {"cpu_us_per_job", cpu_us / std::max<double>(1, static_cast<double>(stats.completed))},
+                        {"rss_mib", peak_rss_mib()}};
+  std::printf("%s\n", out.dump().c_str());
+}
+
+void child_latency(const Options& options) {
+  auto queue = make_queue(open_store(options.store));
+  std::vector<double> latencies_ms;
+  std::mutex mutex;
+
+  activation::WorkerPoolOptions pool_options;
+  pool_options.threads = 1;
+  auto pool = activation::WorkerPool::create(queue, pool_options);
+  if (!pool.is_ok()) die(pool.status().to_string());
+  auto status = (*pool)->register_handler("noop", [&](activation::JobContext& context) {
+    const std::int64_t now = monotonic_ns();
+    auto payload = nlohmann::json::parse(context.job().payload);
+    const double ms = static_cast<double>(now - payload["t"].get<std::int64_t>()) / 1e6;
+    std::lock_guard lock(mutex);
+    latencies_ms.push_back(ms);
+    return activation::Status();
+  });
+  if (!status.is_ok()) die(status.to_string());
+  if (auto started = (*pool)->start(); !started.is_ok()) die(started.to_string());
+  std::printf("ready\n");
+  std::fflush(stdout);
+
+  const auto limit = Clock::now() + 600s;
+  while (Clock::now() < limit) {
+    {
+      std::lock_guard lock(mutex);
+      if (static_cast<int>(latencies_ms.size()) >= options.trickle) break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  (void)(*pool)->shutdown(5s);
+
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  const auto at = [&](double q) {
+    if (latencies_ms.empty()) return 0.0;
+    const auto index = static_cast<std::size_t>(q * static_cast<double>(latencies_ms.size() - 1) + 0.5);
+    return latencies_ms[std::min(index, latencies_ms.size() - 1)];
+  };
+  nlohmann::json out = {{"p50_ms", at(0.50)},     {"p90_ms", at(0.90)},  {"p99_ms", at(0.99)},
+                        {"max_ms", at(1.0)},      {"count", latencies_ms.size()},
+                        {"rss_mib", peak_rss_mib()}};
+  std::printf("%s\n", out.dump().c_str());
+}
+
+// --- parent: runs the children and prints the table ---
+
+struct Child {
+  pid_t pid = -1;
+  FILE* output = nullptr;
+};
+
+Child spawn(const Options& options, const std::string& scenario, int threads) {
+  int fds[2];
+  if (pipe(fds) != 0) die("pipe failed");
+  const pid_t pid = fork();
+  if (pid < 0) die("fork failed");
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    const std::string jobs = std::to_string(options.jobs), trickle = std::to_string(options.trickle),
+                      thread_count = std::to_string(threads), prefetch = std::to_string(options.prefetch);
+    execl("/proc/self/exe", "queue_bench", "--child", scenario.c_str(), "--store", options.store.c_str(), "--jobs",
+          jobs.c_str(), "--trickle", trickle.c_str(), "--threads", thread_count.c_str(), "--prefetch",
+          prefetch.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  return {pid, fdopen(fds[0], "r")};
+}
+
+std::string read_line(FILE* input) {
+  std::string line;
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), input) != nullptr) {
+    line += buffer;
+    if (!line.empty() && line.back() == '\n') break;
+  }
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  return line;
+}
+
+nlohmann::json finish(Child& child) {
+  const std::string line = read_line(child.output);
+  fclose(child.output);
+  int wstatus = 0;
+  waitpid(child.pid, &wstatus, 0);
+  if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) die("a child measurement failed");
+  auto json = nlohmann::json::parse(line, nullptr, false);
+  if (json.is_discarded()) die("a child printed no result: " + line);
+  return json;
+}
+
+void remove_store(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+}
+
+nlohmann::json run_simple(Options options, const std::string& scenario, int threads = 1) {
+  Child child = spawn(options, scenario, threads);
+  return finish(child);
+}
+
+nlohmann::json run_processing(Options options, int threads) {
+  {
+    auto queue = make_queue(open_store(options.store));
+    bulk_enqueue(*queue, options.jobs);
+  }
+  Child child = spawn(options, "process", threads);
+  return finish(child);
+}
+
+nlohmann::json run_latency(Options options) {
+  auto queue = make_queue(open_store(options.store));
+  Child child = spawn(options, "latency", 1);
+  if (read_line(child.output) != "ready") die("latency worker did not start");
+  std::this_thread::sleep_for(200ms);
+
+  std::mt19937 random(7);
+  // A uniform gap around 1/rate, as the peers' harness does (100-300 ms at 5 jobs/s).
+  const double mean_ms = 1000.0 / options.rate;
+  std::uniform_real_distribution<double> gap(mean_ms * 0.5, mean_ms * 1.5);
+  for (int i = 0; i < options.trickle; ++i) {
+    auto result = queue->enqueue(trivial_job(i));
+    if (!result.is_ok()) die(result.status().to_string());
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(gap(random)));
+  }
+  return finish(child);
+}
+
+// The peers' figures for 100,000 jobs (latency: 150 jobs at ~5/s), two runs each. They were
+// recorded with the peers harness (Node.js 20, Redis 7.0.15, PostgreSQL 15.18, all on loopback) on
+// a 2 vCPU KVM machine of the kind this project builds on.
+struct PeerFigure {
+  const char* name;
+  double run1;
+  double run2;
+};
+
+const std::map<std::string, std::vector<PeerFigure>>& recorded_peers() {
+  static const std::map<std::string, std::vector<PeerFigure>> peers = {
+      {"enqueue_single",
+       {{"BullMQ 6.7.6 (Redis 7.0)", 10539, 11083},
+        {"pg-boss 10.4.2", 1662, 1837},
+        {"graphile-worker 0.16.6", 1814, 1651},
+        {"BullMQ 6.7.6 (PostgreSQL)", 2305, 2531}}},
+      {"enqueue_bulk",
+       {{"BullMQ 6.7.6 (Redis 7.0)", 36871, 37809},
+        {"pg-boss 10.4.2", 62628, 51918},
+        {"graphile-worker 0.16.6", 127168, 124465},
+        {"BullMQ 6.7.6 (PostgreSQL)", 45501, 47161}}},
+      {"process_1",
+       {{"BullMQ 6.7.6 (Redis 7.0)", 7766, 7308},
+        {"pg-boss 10.4.2 (batch 5000)", 10355, 10322},
+        {"graphile-worker 0.16.6", 1787, 1813},
+        {"BullMQ 6.7.6 (PostgreSQL)", 273, 269}}},
+      {"process_16",
+       {{"BullMQ 6.7.6 (Redis 7.0)", 23765, 23675},
+        {"pg-boss 10.4.2 (batch 5000)", 10364, 10356},
+        {"graphile-worker 0.16.6", 4811, 5471},
+        {"BullMQ 6.7.6 (PostgreSQL)", 3102, 3400}}},
+      {"latency_p50",
+       {{"BullMQ 6.7.6 (Redis 7.0)", 1.7, 1.8},
+        {"graphile-worker 0.16.6", 2.8, 2.8},
+        {"BullMQ 6.7.6 (PostgreSQL)", 3.2, 3.5}}},
+      {"latency_p99",
+       {{"BullMQ 6.7.6 (Redis 7.0)", 3.8, 4.1},
+        {"graphile-worker 0.16.6", 6.1, 6.7},
+        {"BullMQ 6.7.6 (PostgreSQL)", 7.6, 6.3}}},
+      {"rss",
+       {{"BullMQ 6.7.6 (Redis 7.0), c=16", 113, 116},
+        {"pg-boss 10.4.2 (batch 1000), c=16", 73, 73},
+        {"graphile-worker 0.16.6, c=16", 111, 101}}},
+  };
+  return peers;
+}
+
+void print_row(const std::string& key, const std::string& label, double ours, const char* unit, bool lower_is_better) {
+  const auto& peers = recorded_peers().at(key);
+  const PeerFigure* best = nullptr;
+  double best_value = 0;
+  for (const auto& peer : peers) {
+    const double value = (peer.run1 + peer.run2) / 2;
+    if (best == nullptr || (lower_is_better ? value < best_value : value > best_value)) {
+      best = &peer;
+      best_value = value;
+    }
+  }
+  const double ratio = lower_is_better ? best_value / ours : ours / best_value;
+  std::printf("%-34s %12.1f %-7s | best peer %-34s %10.1f | ours/best %5.2fx %s\n", label.c_str(), ours, unit,
+              best->name, best_value, ratio, ratio >= 1.0 ? "(ahead)" : "(BEHIND)");
+}
+
+Options parse(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) die("missing value after " + arg);
+      return argv[++i];
+    };
+    if (arg == "--jobs") {
+      options.jobs = std::stoi(value());
+    } else if (arg == "--trickle") {
+      options.trickle = std::stoi(value());
+    } else if (arg == "--rate") {
+      options.rate = std::stod(value());
+    } else if (arg == "--dir") {
+      options.dir = value();
+    } else if (arg == "--prefetch") {
+      options.prefetch = std::stoi(value());
+    } else if (arg == "--repeat") {
+      options.repeat = std::stoi(value());
+    } else if (arg == "--child") {
+      options.child = value();
+    } else if (arg == "--store") {
+      options.store = value();
+    } else if (arg == "--threads") {
+      options.threads = std::stoi(value());
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf(
+          "usage: queue_bench [--jobs N] [--trickle K] [--rate R] [--dir DIR] [--prefetch P] [--repeat R]\n"
+          "  --jobs N      jobs per throughput measurement (default 100000)\n"
+          "  --trickle K   jobs in the latency measurement (default 150)\n"
+          "  --rate R      jobs per second in the latency measurement (default 5)\n"
+          "  --dir DIR     where the store files go (default: a new directory under /tmp)\n"
+          "  --prefetch P  jobs the worker pool claims ahead of its threads (default 64)\n"
+          "  --repeat R    runs of each measurement; the median is printed (default 3)\n");
+      std::exit(0);
+    } else {
+      die("unknown option " + arg + "; see --help");
+    }
+  }
+  if (options.jobs < 1 || options.trickle < 1 || options.rate <= 0 || options.prefetch < 0 || options.repeat < 1) {
+    die("--jobs, --trickle, --rate and --repeat must be positive, --prefetch 0 or more");
+  }
+  return options;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options = parse(argc, argv);
+  if (!options.child.empty()) {
+    if (options.child == "enqueue_single") child_enqueue(options, false);
+    else if (options.child == "enqueue_bulk") child_enqueue(options, true);
+    else if (options.child == "process") child_process(options);
+    else if (options.child == "latency") child_latency(options);
+    else die("unknown child scenario " + options.child);
+    return 0;
+  }
+
+  std::string dir = options.dir;
+  bool remove_dir = false;
+  if (dir.empty()) {
+    char pattern[] = "/tmp/queue-bench-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) die("mkdtemp failed");
+    dir = pattern;
+    remove_dir = true;
+  }
+  options.store = dir + "/bench.db";
+
+  std::printf("queue_bench: SQLite store in %s, WAL, synchronous=NORMAL; %d jobs per run; prefetch %d\n",
+              dir.c_str(), options.jobs, options.prefetch);
+  std::printf("peers: figures recorded with the peers harness on a 2 vCPU KVM machine of this kind (mean of 2 runs)\n\n");
+
+  std::vector<nlohmann::json> single, bulk, process_1, process_16, latency;
+  for (int run = 0; run < options.repeat; ++run) {
+    remove_store(options.store);
+    single.push_back(run_simple(options, "enqueue_single"));
+    remove_store(options.store);
+    bulk.push_back(run_simple(options, "enqueue_bulk"));
+    remove_store(options.store);
+    process_1.push_back(run_processing(options, 1));
+    remove_store(options.store);
+    process_16.push_back(run_processing(options, 16));
+    remove_store(options.store);
+    latency.push_back(run_latency(options));
+    remove_store(options.store);
+  }
+  const auto median = [](const std::vector<nlohmann::json>& runs, const char* field) {
+    std::vector<double> values;
+    for (const auto& run : runs) values.push_back(run[field].get<double>());
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+  };
+
+  std::printf("median of %d runs\n", options.repeat);
+  print_row("enqueue_single", "enqueue one by one (jobs/s)", median(single, "jobs_per_s"), "", false);
+  print_row("enqueue_bulk", "enqueue bulk, 1000 per call (jobs/s)", median(bulk, "jobs_per_s"), "", false);
+  print_row("process_1", "process, 1 worker (jobs/s)", median(process_1, "jobs_per_s"), "", false);
+  print_row("process_16", "process, 16 workers (jobs/s)", median(process_16, "jobs_per_s"), "", false);
+  print_row("latency_p50", "claim latency p50 (ms)", median(latency, "p50_ms"), "", true);
+  print_row("latency_p99", "claim latency p99 (ms)", median(latency, "p99_ms"), "", true);
+  print_row("rss", "worker peak RSS, 16 workers (MiB)", median(process_16, "rss_mib"), "", true);
+
+  std::printf("\nevery run:\n");
+  for (int run = 0; run < options.repeat; ++run) {
+    const auto r = static_cast<std::size_t>(run);
+    std::printf("  run %d\n", run + 1);
+    std::printf("    enqueue one by one: %s\n", single[r].dump().c_str());
+    std::printf("    enqueue bulk:       %s\n", bulk[r].dump().c_str());
+    std::printf("    process 1 worker:   %s\n", process_1[r].dump().c_str());
+    std::printf("    process 16 workers: %s\n", process_16[r].dump().c_str());
+    std::printf("    latency:            %s\n", latency[r].dump().c_str());
+  }
+
+  if (remove_dir) std::filesystem::remove_all(dir);
+  return 0;
+}

@@ -1,0 +1,261 @@
+// Checkpoints and the membership ledger in the SQLite store.
+#include <fmt/format.h>
+
+#include "storage/sqlite/sqlite_store.hpp"
+
+namespace activation::internal {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+#define ACT_CHECKPOINT_COLUMNS "job_id, destination, batch_number, source_position, counters, session_state, updated_at"
+#define ACT_LEDGER_COLUMNS "member_key, hashed_keys, operation, outcome, reason, updated_at, last_seen_job"
+
+Checkpoint read_checkpoint(const Statement& row) {
+  Checkpoint checkpoint;
+  checkpoint.job_id = row.column_int64(0);
+  checkpoint.destination = row.column_text(1);
+  checkpoint.batch_number = row.column_int64(2);
+  checkpoint.source_position = row.column_text(3);
+  checkpoint.counters = row.column_text(4);
+  checkpoint.session_state = row.column_text(5);
+  checkpoint.updated_at = Timestamp(milliseconds(row.column_int64(6)));
+  return checkpoint;
+}
+
+LedgerEntry read_entry(const Statement& row) {
+  LedgerEntry entry;
+  entry.member_key = row.column_text(0);
+  entry.hashed_keys = row.column_text(1);
+  entry.operation = row.column_int64(2) == 1 ? LedgerOperation::kRemove : LedgerOperation::kAdd;
+  switch (row.column_int64(3)) {
+    case 1: entry.outcome = LedgerOutcome::kRejected; break;
+    case 2: entry.outcome = LedgerOutcome::kDeferred; break;
+    default: entry.outcome = LedgerOutcome::kAccepted; break;
+  }
+  entry.reason = row.column_text(4);
+  entry.updated_at = Timestamp(milliseconds(row.column_int64(5)));
+  entry.last_seen_job = row.column_int64(6);
+  return entry;
+}
+
+}  // namespace
+
+Result<std::int64_t> SqliteStore::scope_id(SqliteConnection& connection, std::string_view audience,
+                                           std::string_view destination, bool create) {
+  // Only ids read outside a write transaction are cached: an id inserted by a transaction that
+  // later rolls back must not outlive it.
+  if (!create) {
+    std::lock_guard lock(scopes_mutex_);
+    auto found = scopes_.find(std::pair<std::string, std::string>(audience, destination));
+    if (found != scopes_.end()) return found->second;
+  }
+
+  std::int64_t id = 0;
+  {
+    ACT_ASSIGN_OR_RETURN(auto select, connection.prepare(
+        "SELECT id FROM ledger_scopes WHERE audience = ?1 AND destination = ?2"));
+    select.bind(1, audience).bind(2, destination);
+    ACT_ASSIGN_OR_RETURN(const bool row, select.step());
+    if (row) id = select.column_int64(0);
+  }
+  if (id == 0 && create) {
+    ACT_ASSIGN_OR_RETURN(auto insert, connection.prepare(
+        "INSERT INTO ledger_scopes (audience, destination) VALUES (?1, ?2) RETURNING id"));
+    insert.bind(1, audience).bind(2, destination);
+    ACT_ASSIGN_OR_RETURN(const bool row, insert.step());
+    if (!row) return internal_error("inserting a ledger scope returned no id");
+    id = insert.column_int64(0);
+    ACT_RETURN_IF_ERROR(insert.run());
+  }
+  if (id != 0 && !create) {
+    std::lock_guard lock(scopes_mutex_);
+    scopes_.emplace(std::pair<std::string, std::string>(audience, destination), id);
+  }
+  return id;
+}
+
+Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now) {
+  if (batch.empty()) return Status();
+  ACT_ASSIGN_OR_RETURN(const std::int64_t scope, scope_id(connection, batch.audience, batch.destination, true));
+
+  if (!batch.updates.empty()) {
+    ACT_ASSIGN_OR_RETURN(auto upsert, connection.prepare(
+        "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, last_seen_job) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (scope_id, member_key) DO UPDATE SET "
+        "hashed_keys = excluded.hashed_keys, operation = excluded.operation, outcome = excluded.outcome, "
+        "reason = excluded.reason, updated_at = excluded.updated_at, "
+        "last_seen_job = CASE WHEN excluded.last_seen_job = 0 THEN ledger.last_seen_job ELSE excluded.last_seen_job END"));
+    for (const LedgerUpdate& update : batch.updates) {
+      upsert.bind(1, scope)
+          .bind(2, update.member_key)
+          .bind(3, update.hashed_keys)
+          .bind(4, static_cast<int>(update.operation))
+          .bind(5, static_cast<int>(update.outcome))
+          .bind_text_or_null(6, update.reason)
+          .bind(7, now)
+          .bind(8, batch.seen_by_job);
+      ACT_RETURN_IF_ERROR(upsert.run());
+      upsert.reset();
+    }
+  }
+
+  if (batch.seen_by_job != 0 && !batch.seen_member_keys.empty()) {
+    ACT_ASSIGN_OR_RETURN(auto seen, connection.prepare(
+        "UPDATE ledger SET last_seen_job = ?1 WHERE scope_id = ?2 AND member_key = ?3"));
+    for (const std::string& key : batch.seen_member_keys) {
+      seen.bind(1, batch.seen_by_job).bind(2, scope).bind(3, key);
+      ACT_RETURN_IF_ERROR(seen.run());
+      seen.reset();
+    }
+  }
+  return Status();
+}
+
+Result<std::optional<Checkpoint>> SqliteStore::load_checkpoint(JobId job_id, std::string_view destination) {
+  std::optional<Checkpoint> checkpoint;
+  ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
+    ACT_ASSIGN_OR_RETURN(auto statement, connection.prepare(
+        "SELECT " ACT_CHECKPOINT_COLUMNS " FROM checkpoints WHERE job_id = ?1 AND destination = ?2"));
+    statement.bind(1, job_id).bind(2, destination);
+    ACT_ASSIGN_OR_RETURN(const bool row, statement.step());
+    if (row) checkpoint = read_checkpoint(statement);
+    return Status();
+  }));
+  return checkpoint;
+}
+
+Result<std::vector<Checkpoint>> SqliteStore::load_checkpoints(JobId job_id) {
+  std::vector<Checkpoint> checkpoints;
+  ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
+    ACT_ASSIGN_OR_RETURN(auto statement, connection.prepare(
+        "SELECT " ACT_CHECKPOINT_COLUMNS " FROM checkpoints WHERE job_id = ?1 ORDER BY destination"));
+    statement.bind(1, job_id);
+    while (true) {
+      ACT_ASSIGN_OR_RETURN(const bool row, statement.step());
+      if (!row) break;
+      checkpoints.push_back(read_checkpoint(statement));
+    }
+    return Status();
+  }));
+  return checkpoints;
+}
+
+Status SqliteStore::commit_checkpoint(const Checkpoint& checkpoint, const LedgerBatch* ledger, const Lease* lease) {
+  const std::int64_t now = now_ms();
+  return write("commit checkpoint", [&](SqliteConnection& connection) -> Status {
+    if (lease != nullptr) ACT_RETURN_IF_ERROR(check_lease(connection, *lease, "commit a batch of"));
+
+    {
+      ACT_ASSIGN_OR_RETURN(auto stored, connection.prepare(
+          "SELECT batch_number FROM checkpoints WHERE job_id = ?1 AND destination = ?2"));
+      stored.bind(1, checkpoint.job_id).bind(2, checkpoint.destination);
+      ACT_ASSIGN_OR_RETURN(const bool row, stored.step());
+      if (row && stored.column_int64(0) > checkpoint.batch_number) {
+        return conflict(fmt::format(
+            "checkpoint of job {} destination '{}' is at batch {}; saving batch {} would move it back",
+            checkpoint.job_id, checkpoint.destination, stored.column_int64(0), checkpoint.batch_number));
+      }
+    }
+    {
+      ACT_ASSIGN_OR_RETURN(auto upsert, connection.prepare(
+          "INSERT INTO checkpoints (" ACT_CHECKPOINT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+          "ON CONFLICT (job_id, destination) DO UPDATE SET batch_number = excluded.batch_number, "
+          "source_position = excluded.source_position, counters = excluded.counters, "
+          "session_state = excluded.session_state, updated_at = excluded.updated_at"));
+      upsert.bind(1, checkpoint.job_id)
+          .bind(2, checkpoint.destination)
+          .bind(3, checkpoint.batch_number)
+          .bind(4, checkpoint.source_position)
+          .bind(5, checkpoint.counters)
+          .bind(6, checkpoint.session_state)
+          .bind(7, now);
+      ACT_RETURN_IF_ERROR(upsert.run());
+    }
+    if (ledger != nullptr) ACT_RETURN_IF_ERROR(apply_ledger_locked(connection, *ledger, now));
+    return Status();
+  });
+}
+
+Status SqliteStore::clear_checkpoint(JobId job_id, std::string_view destination) {
+  return write("clear checkpoint", [&](SqliteConnection& connection) -> Status {
+    ACT_ASSIGN_OR_RETURN(auto statement, connection.prepare(
+        "DELETE FROM checkpoints WHERE job_id = ?1 AND destination = ?2"));
+    statement.bind(1, job_id).bind(2, destination);
+    return statement.run();
+  });
+}
+
+Result<std::vector<std::optional<LedgerEntry>>> SqliteStore::lookup_members(std::string_view audience,
+                                                                            std::string_view destination,
+                                                                            std::span<const std::string> member_keys) {
+  std::vector<std::optional<LedgerEntry>> entries(member_keys.size());
+  ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
+    ACT_ASSIGN_OR_RETURN(const std::int64_t scope, scope_id(connection, audience, destination, false));
+    if (scope == 0) return Status();
+    // Point lookups on the primary key inside one read transaction: each costs one B-tree descent,
+    // and the pages near the top stay in the cache across the batch.
+    ACT_ASSIGN_OR_RETURN(auto statement, connection.prepare(
+        "SELECT " ACT_LEDGER_COLUMNS " FROM ledger WHERE scope_id = ?1 AND member_key = ?2"));
+    for (std::size_t i = 0; i < member_keys.size(); ++i) {
+      statement.bind(1, scope).bind(2, member_keys[i]);
+      ACT_ASSIGN_OR_RETURN(const bool row, statement.step());
+      if (row) entries[i] = read_entry(statement);
+      statement.reset();
+    }
+    return Status();
+  }));
+  return entries;
+}
+
+Status SqliteStore::apply_ledger(const LedgerBatch& batch) {
+  if (batch.empty()) return Status();
+  const std::int64_t now = now_ms();
+  return write("apply ledger updates",
+               [&](SqliteConnection& connection) { return apply_ledger_locked(connection, batch, now); });
+}
+
+Result<std::vector<LedgerEntry>> SqliteStore::page_members(std::string_view audience, std::string_view destination,
+                                                           MemberScan filter, JobId job, std::string_view after_key,
+                                                           int limit) {
+  std::vector<LedgerEntry> entries;
+  ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
+    ACT_ASSIGN_OR_RETURN(const std::int64_t scope, scope_id(connection, audience, destination, false));
+    if (scope == 0) return Status();
+    const char* sql = filter == MemberScan::kAll
+                          ? "SELECT " ACT_LEDGER_COLUMNS " FROM ledger WHERE scope_id = ?1 AND member_key > ?2 "
+                            "ORDER BY member_key LIMIT ?3"
+                          : "SELECT " ACT_LEDGER_COLUMNS " FROM ledger WHERE scope_id = ?1 AND member_key > ?2 "
+                            "AND operation = 0 AND outcome = 0 AND last_seen_job <> ?4 ORDER BY member_key LIMIT ?3";
+    ACT_ASSIGN_OR_RETURN(auto statement, connection.prepare(sql));
+    statement.bind(1, scope).bind(2, after_key).bind(3, limit);
+    if (filter != MemberScan::kAll) statement.bind(4, job);
+    while (true) {
+      ACT_ASSIGN_OR_RETURN(const bool row, statement.step());
+      if (!row) break;
+      entries.push_back(read_entry(statement));
+    }
+    return Status();
+  }));
+  return entries;
+}
+
+Result<std::int64_t> SqliteStore::count_members(std::string_view audience, std::string_view destination) {
+  std::int64_t count = 0;
+  ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
+    ACT_ASSIGN_OR_RETURN(const std::int64_t scope, scope_id(connection, audience, destination, false));
+    if (scope == 0) return Status();
+    ACT_ASSIGN_OR_RETURN(auto statement, connection.prepare("SELECT count(*) FROM ledger WHERE scope_id = ?1"));
+    statement.bind(1, scope);
+    ACT_ASSIGN_OR_RETURN(const bool row, statement.step());
+    if (row) count = statement.column_int64(0);
+    return Status();
+  }));
+  return count;
+}
+
+}  // namespace activation::internal

@@ -1,0 +1,120 @@
+#include "storage/sqlite/sqlite_schema.hpp"
+
+#include <fmt/format.h>
+
+namespace activation::internal {
+namespace {
+
+// Migration 1. Times are milliseconds since the Unix epoch on the store's clock; states are the
+// values of JobState. The hot indexes are partial, so that they hold only the jobs that can still
+// move: terminal jobs, usually the bulk of the table, never slow down a claim.
+constexpr const char* kMigration1 = R"sql(
+CREATE TABLE jobs (
+  id INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  due_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  stalls INTEGER NOT NULL DEFAULT 0,
+  retry_policy TEXT,
+  dedup_key TEXT,
+  expires_at INTEGER,
+  audience TEXT,
+  progress TEXT,
+  last_error TEXT,
+  last_error_class INTEGER,
+  reason TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_epoch INTEGER NOT NULL DEFAULT 0,
+  lease_expires_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER
+);
+CREATE INDEX jobs_waiting ON jobs(priority, due_at, id) WHERE state = 0;
+CREATE INDEX jobs_delayed ON jobs(due_at) WHERE state = 1;
+CREATE INDEX jobs_active ON jobs(lease_expires_at) WHERE state = 2;
+CREATE INDEX jobs_terminal ON jobs(state, finished_at) WHERE state >= 3;
+CREATE INDEX jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL AND state <= 1;
+CREATE INDEX jobs_audience ON jobs(audience, id) WHERE audience IS NOT NULL;
+CREATE UNIQUE INDEX jobs_dedup ON jobs(dedup_key) WHERE dedup_key IS NOT NULL AND state <= 2;
+
+CREATE TABLE checkpoints (
+  job_id INTEGER NOT NULL,
+  destination TEXT NOT NULL,
+  batch_number INTEGER NOT NULL,
+  source_position TEXT NOT NULL,
+  counters TEXT NOT NULL,
+  session_state TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (job_id, destination)
+) WITHOUT ROWID;
+
+CREATE TABLE ledger_scopes (
+  id INTEGER PRIMARY KEY,
+  audience TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  UNIQUE (audience, destination)
+);
+
+CREATE TABLE ledger (
+  scope_id INTEGER NOT NULL,
+  member_key TEXT NOT NULL,
+  hashed_keys TEXT NOT NULL,
+  operation INTEGER NOT NULL,
+  outcome INTEGER NOT NULL,
+  reason TEXT,
+  updated_at INTEGER NOT NULL,
+  last_seen_job INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (scope_id, member_key)
+) WITHOUT ROWID;
+)sql";
+
+struct Migration {
+  std::int64_t version;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, kMigration1},
+};
+
+}  // namespace
+
+Status migrate_schema(SqliteConnection& connection) {
+  ACT_RETURN_IF_ERROR(connection.exec("BEGIN IMMEDIATE"));
+
+  // Another process may have migrated between the caller's check and this lock, so read again.
+  auto version = connection.query_int("PRAGMA user_version");
+  Status status = version.status();
+  if (status.is_ok() && *version > kStoreSchemaVersion) {
+    status = Status(StatusCode::kDataLoss,
+                    fmt::format("store {}: schema version {} is newer than version {} that this library supports; "
+                                "open it with a newer activation",
+                                connection.path(), *version, kStoreSchemaVersion));
+  }
+  for (const Migration& migration : kMigrations) {
+    if (!status.is_ok()) break;
+    if (migration.version <= *version) continue;
+    status = connection.exec(migration.sql);
+    if (status.is_ok()) {
+      status = connection.exec(fmt::format("PRAGMA user_version = {}", migration.version).c_str());
+    }
+  }
+  if (status.is_ok()) {
+    status = connection.exec(fmt::format("PRAGMA application_id = {}", kStoreApplicationId).c_str());
+  }
+
+  if (!status.is_ok()) {
+    (void)connection.exec("ROLLBACK");
+    return status;
+  }
+  return connection.exec("COMMIT");
+}
+
+}  // namespace activation::internal

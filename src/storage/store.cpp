@@ -1,0 +1,7 @@
+#include "activation/backend/store.hpp"
+
+namespace activation {
+
+Store::~Store() = default;
+
+}  // namespace activation

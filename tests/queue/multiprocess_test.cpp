@@ -1,0 +1,285 @@
+// Several worker processes on one store file, started, killed with SIGKILL and frozen with SIGSTOP
+// by the test (the worker program is queue_test_worker.cpp).
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "queue_test_support.hpp"
+
+namespace activation {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::enqueue_ok;
+using testing::eventually;
+using testing::job_spec;
+using testing::make_queue;
+using testing::open_store;
+using testing::ScratchDir;
+using testing::state_of;
+
+// A child process running queue_test_worker; killed with SIGKILL at scope exit if still running.
+class WorkerProcess {
+ public:
+  WorkerProcess(const std::vector<std::string>& args, const std::string& stdout_path) {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      const int fd = ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd >= 0) ::dup2(fd, STDOUT_FILENO);
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(ACT_QUEUE_TEST_WORKER));
+      for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+      argv.push_back(nullptr);
+      ::execv(ACT_QUEUE_TEST_WORKER, argv.data());
+      ::_exit(127);
+    }
+  }
+  ~WorkerProcess() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  WorkerProcess(const WorkerProcess&) = delete;
+  WorkerProcess& operator=(const WorkerProcess&) = delete;
+
+  void signal(int signal_number) const { REQUIRE(::kill(pid_, signal_number) == 0); }
+
+  // Waits for the process to exit (bounded) and returns its exit status, or -1 on a signal.
+  int wait_exit(std::chrono::milliseconds limit = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        reaped_ = true;
+        FAIL("worker process ", pid_, " did not exit in time");
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  void kill_hard() {
+    signal(SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    reaped_ = true;
+  }
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+int count_lines_with_prefix(const std::string& path, const std::string& prefix) {
+  int n = 0;
+  for (const auto& line : read_lines(path)) n += line.rfind(prefix, 0) == 0 ? 1 : 0;
+  return n;
+}
+
+JobSpec sleep_job(int ms) { return job_spec("sleep", fmt::format(R"({{"ms":{}}})", ms)); }
+
+TEST_CASE("two processes claiming from one file never get the same job") {
+  ScratchDir dir;
+  const std::string store = dir.file("q.db");
+  auto queue = make_queue(open_store(store));
+  constexpr int kJobs = 3000;
+  std::vector<JobSpec> specs(kJobs, job_spec("t"));
+
+  {
+    // Both processes are polling before the jobs arrive, so they compete for every one.
+    WorkerProcess first({"claim", store, dir.file("first.txt"), "30000"}, dir.file("first.out"));
+    WorkerProcess second({"claim", store, dir.file("second.txt"), "30000"}, dir.file("second.out"));
+    std::this_thread::sleep_for(300ms);
+    REQUIRE(queue->enqueue_bulk(specs).is_ok());
+    CHECK(first.wait_exit(60s) == 0);
+    CHECK(second.wait_exit(60s) == 0);
+  }
+
+  std::map<JobId, int> claims;
+  std::size_t first_count = 0;
+  for (const char* name : {"first.txt", "second.txt"}) {
+    const auto lines = read_lines(dir.file(name));
+    if (std::string(name) == "first.txt") first_count = lines.size();
+    for (const auto& line : lines) {
+      std::istringstream fields(line);
+      JobId id = 0;
+      fields >> id;
+      ++claims[id];
+    }
+  }
+  CHECK(claims.size() == kJobs);
+  for (const auto& [id, count] : claims) CHECK_MESSAGE(count == 1, "job ", id, " was claimed ", count, " times");
+  // Both processes took part, or the test proved nothing about exclusivity.
+  CHECK(first_count > 0);
+  CHECK(first_count < kJobs);
+  CHECK(queue->metrics()->completed == kJobs);
+}
+
+TEST_CASE("a job killed with its worker runs exactly once more after its lease") {
+  ScratchDir dir;
+  const std::string store = dir.file("q.db");
+  const std::string log = dir.file("runs.log");
+  auto queue = make_queue(open_store(store));
+  const JobId id = enqueue_ok(*queue, sleep_job(1500));
+  const std::string start_line = fmt::format("start {} ", id);
+
+  WorkerProcess doomed({"pool", store, log, "1", "600", "100"}, dir.file("doomed.out"));
+  REQUIRE(eventually([&] { return count_lines_with_prefix(log, start_line) == 1; }));
+  doomed.kill_hard();
+  CHECK(state_of(*queue, id) == JobState::kActive);
+
+  WorkerProcess survivor({"pool", store, log, "1", "600", "100"}, dir.file("survivor.out"));
+  REQUIRE(eventually([&] { return state_of(*queue, id) == JobState::kCompleted; }, 30s));
+  survivor.signal(SIGTERM);
+  CHECK(survivor.wait_exit() == 0);
+
+  CHECK(count_lines_with_prefix(log, start_line) == 2);
+  CHECK(count_lines_with_prefix(log, fmt::format("done {} ", id)) == 1);
+  auto job = queue->get(id);
+  REQUIRE(job.is_ok());
+  CHECK(job->stalls == 1);
+  CHECK(job->lease_epoch == 2);
+  // The second run belongs to the new process, whose identity differs from the dead one's.
+  const auto lines = read_lines(log);
+  CHECK(lines.back() == fmt::format("done {} {}", id, survivor.pid()));
+}
+
+TEST_CASE("a worker frozen past its lease has its late completion rejected") {
+  ScratchDir dir;
+  const std::string store = dir.file("q.db");
+  auto queue = make_queue(open_store(store));
+  const JobId id = enqueue_ok(*queue, job_spec("t"));
+
+  WorkerProcess frozen({"hold", store, "200", "400"}, dir.file("frozen.out"));
+  REQUIRE(eventually([&] { return count_lines_with_prefix(dir.file("frozen.out"), "claimed ") == 1; }));
+  frozen.signal(SIGSTOP);
+
+  // Its lease runs out; a rescuer requeues the job and another worker completes it.
+  REQUIRE(eventually([&] {
+    auto report = queue->run_maintenance();
+    return report.is_ok() && report->stalled_requeued == 1;
+  }));
+  ClaimedJob current = testing::claim_ok(*queue, "other-worker");
+  REQUIRE(current.job.id == id);
+  REQUIRE(queue->complete(current.lease).is_ok());
+  const Job done = queue->get(id).value();
+
+  frozen.signal(SIGCONT);
+  CHECK(frozen.wait_exit() == 0);
+  const auto output = read_lines(dir.file("frozen.out"));
+  REQUIRE(output.size() == 2);
+  CHECK(output[0] == fmt::format("claimed {} 1", id));
+  CHECK(output[1] == "complete conflict");
+  const Job after = queue->get(id).value();
+  CHECK(after.state == JobState::kCompleted);
+  CHECK(after.lease_epoch == 2);
+  CHECK(after.finished_at == done.finished_at);
+}
+
+TEST_CASE("a frozen worker pool loses its lease and its result is rejected") {
+  ScratchDir dir;
+  const std::string store = dir.file("q.db");
+  const std::string log = dir.file("runs.log");
+  auto queue = make_queue(open_store(store));
+  const JobId id = enqueue_ok(*queue, sleep_job(700));
+  const std::string start_line = fmt::format("start {} ", id);
+
+  WorkerProcess frozen({"pool", store, log, "1", "400", "80"}, dir.file("frozen.out"));
+  REQUIRE(eventually([&] { return count_lines_with_prefix(log, start_line) == 1; }));
+  frozen.signal(SIGSTOP);
+
+  WorkerProcess other({"pool", store, log, "1", "400", "80"}, dir.file("other.out"));
+  REQUIRE(eventually([&] { return state_of(*queue, id) == JobState::kCompleted; }, 30s));
+  const Job done = queue->get(id).value();
+  frozen.signal(SIGCONT);
+  // The thawed worker finishes its run of the job, then its heartbeat or completion is refused.
+  REQUIRE(eventually([&] { return count_lines_with_prefix(log, fmt::format("done {} ", id)) == 2; }, 30s));
+  frozen.signal(SIGTERM);
+  CHECK(frozen.wait_exit() == 0);
+  other.signal(SIGTERM);
+  CHECK(other.wait_exit() == 0);
+
+  CHECK(read_lines(dir.file("frozen.out")) == std::vector<std::string>{"stats completed=0 conflicts=1"});
+  CHECK(read_lines(dir.file("other.out")) == std::vector<std::string>{"stats completed=1 conflicts=0"});
+  const Job after = queue->get(id).value();
+  CHECK(after.state == JobState::kCompleted);
+  CHECK(after.finished_at == done.finished_at);
+  CHECK(after.lease_epoch == 2);
+}
+
+TEST_CASE("workers killed and restarted under load still complete every job") {
+  ScratchDir dir;
+  const std::string store = dir.file("q.db");
+  const std::string log = dir.file("runs.log");
+  auto queue = make_queue(open_store(store));
+  constexpr int kJobs = 300;
+  std::vector<JobSpec> specs(kJobs, sleep_job(10));
+  auto ids = queue->enqueue_bulk(specs);
+  REQUIRE(ids.is_ok());
+
+  // Two workers at a time; every 250 ms the older one is killed and a new one started.
+  std::vector<std::unique_ptr<WorkerProcess>> workers;
+  int started = 0;
+  const auto start_worker = [&] {
+    workers.push_back(std::make_unique<WorkerProcess>(
+        std::vector<std::string>{"pool", store, log, "4", "500", "100"}, dir.file(fmt::format("w{}.out", started++))));
+  };
+  start_worker();
+  start_worker();
+  int kills = 0;
+  for (int round = 0; round < 10 && queue->metrics()->completed < kJobs; ++round) {
+    std::this_thread::sleep_for(250ms);
+    workers.front()->kill_hard();
+    workers.erase(workers.begin());
+    ++kills;
+    start_worker();
+  }
+  REQUIRE(eventually([&] { return queue->metrics()->completed == kJobs; }, 60s));
+  for (auto& worker : workers) {
+    worker->signal(SIGTERM);
+    CHECK(worker->wait_exit() == 0);
+  }
+  CHECK(kills > 0);
+
+  std::map<JobId, int> starts;
+  for (const auto& line : read_lines(log)) {
+    std::istringstream fields(line);
+    std::string event;
+    JobId id = 0;
+    fields >> event >> id;
+    if (event == "start") ++starts[id];
+  }
+  for (const auto& result : *ids) {
+    const Job job = queue->get(result.id).value();
+    CAPTURE(job.id);
+    CHECK(job.state == JobState::kCompleted);
+    // A job runs more than once only after a stall, that is after its worker was killed.
+    CHECK(starts[job.id] >= 1);
+    CHECK(starts[job.id] <= job.stalls + 1);
+  }
+}
+
+}  // namespace
+}  // namespace activation
