@@ -19,6 +19,16 @@ struct Command {
 };
 
 int run_hash(const std::vector<std::string>& args);
+int run_distribute(const std::vector<std::string>& args);
+int run_status(const std::vector<std::string>& args);
+int run_jobs(const std::vector<std::string>& args);
+int run_cancel(const std::vector<std::string>& args);
+int run_retry(const std::vector<std::string>& args);
+int run_worker(const std::vector<std::string>& args);
+int run_dlq(const std::vector<std::string>& args);
+int run_rejects(const std::vector<std::string>& args);
+int run_metrics(const std::vector<std::string>& args);
+int run_sample(const std::vector<std::string>& args);
 
 }  // namespace activate
 

@@ -12,6 +12,18 @@ namespace {
 constexpr activate::Command kCommands[] = {
     {"hash", "normalize and hash identifiers read as NDJSON on stdin, as a platform would receive them",
      activate::run_hash},
+    {"distribute", "queue a distribution of an audience to destinations; --wait runs it with progress",
+     activate::run_distribute},
+    {"status", "print a job's status and its rows and outcomes per destination", activate::run_status},
+    {"jobs", "list distribution jobs, newest first", activate::run_jobs},
+    {"cancel", "cancel a queued job, or stop a running one after its batch in flight", activate::run_cancel},
+    {"retry", "queue a failed, dead or cancelled job again; it resumes from its checkpoints", activate::run_retry},
+    {"worker", "run distribution jobs from the store until stopped", activate::run_worker},
+    {"dlq", "list the dead-letter queue", activate::run_dlq},
+    {"rejects", "write a job's invalid, rejected and deferred rows with their reasons as CSV",
+     activate::run_rejects},
+    {"metrics", "print queue and destination metrics in the Prometheus text format", activate::run_metrics},
+    {"sample", "write a generated, messy sample audience as CSV", activate::run_sample},
 };
 
 void print_usage(std::FILE* out) {

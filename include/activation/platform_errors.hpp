@@ -29,18 +29,18 @@
 
 namespace activation {
 
-enum class ErrorClass : int { kNone = 0, kThrottled, kAuth, kNetwork, kPlatform5xx, kInvalidRequest };
+enum class PlatformErrorClass : int { kNone = 0, kThrottled, kAuth, kNetwork, kPlatform5xx, kInvalidRequest };
 
 // Returns "none", "throttled", "auth", "network", "platform_5xx" or "invalid_request".
-ACT_EXPORT std::string_view error_class_name(ErrorClass error_class) noexcept;
+ACT_EXPORT std::string_view platform_error_class_name(PlatformErrorClass error_class) noexcept;
 
 // Returns true for the classes that show the platform is unhealthy (network and platform_5xx),
 // which are the ones a circuit breaker should count.
-ACT_EXPORT bool counts_against_circuit(ErrorClass error_class) noexcept;
+ACT_EXPORT bool counts_against_circuit(PlatformErrorClass error_class) noexcept;
 
 // What a platform's response means, read from its status, headers and error body.
 struct ResponseClassification {
-  ErrorClass error_class = ErrorClass::kNone;
+  PlatformErrorClass error_class = PlatformErrorClass::kNone;
   int http_status = 0;               // 0 when no response came back.
   std::optional<std::int64_t> code;  // The platform's error code (Meta's "code").
   std::optional<std::int64_t> subcode;
@@ -55,7 +55,7 @@ struct ResponseClassification {
   // The highest quota usage the usage headers report, in percent (0 to 100, or more).
   std::optional<double> usage_percent;
 
-  bool ok() const noexcept { return error_class == ErrorClass::kNone; }
+  bool ok() const noexcept { return error_class == PlatformErrorClass::kNone; }
 
   // Returns one line for logs and row reasons, such as
   // "throttled: (#80003) There have been too many calls ... [HTTP 400, fbtrace_id A1]".

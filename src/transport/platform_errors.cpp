@@ -56,27 +56,27 @@ bool is_auth_code(std::int64_t code) {
          code == 294 || code == 2655 || code == 1487301 || code == 368;
 }
 
-ErrorClass meta_error_class(std::int64_t code, std::optional<std::int64_t> subcode, bool transient,
+PlatformErrorClass meta_error_class(std::int64_t code, std::optional<std::int64_t> subcode, bool transient,
                             int status) {
-  if (is_throttle_code(code)) return ErrorClass::kThrottled;
-  if (is_auth_code(code)) return ErrorClass::kAuth;
-  if (code == 1 || code == 2 || code == 803) return ErrorClass::kPlatform5xx;
+  if (is_throttle_code(code)) return PlatformErrorClass::kThrottled;
+  if (is_auth_code(code)) return PlatformErrorClass::kAuth;
+  if (code == 1 || code == 2 || code == 803) return PlatformErrorClass::kPlatform5xx;
   if (code == 2650 && subcode) {
-    if (*subcode == 1870145) return ErrorClass::kThrottled;    // Another update of the audience is running.
-    if (*subcode == 1870148) return ErrorClass::kPlatform5xx;  // Replace failed on Meta's side.
+    if (*subcode == 1870145) return PlatformErrorClass::kThrottled;    // Another update of the audience is running.
+    if (*subcode == 1870148) return PlatformErrorClass::kPlatform5xx;  // Replace failed on Meta's side.
   }
-  if (transient) return ErrorClass::kPlatform5xx;
-  if (status >= 500) return ErrorClass::kPlatform5xx;
-  return ErrorClass::kInvalidRequest;
+  if (transient) return PlatformErrorClass::kPlatform5xx;
+  if (status >= 500) return PlatformErrorClass::kPlatform5xx;
+  return PlatformErrorClass::kInvalidRequest;
 }
 
-ErrorClass status_error_class(int status) {
-  if (status >= 200 && status < 300) return ErrorClass::kNone;
-  if (status == 429) return ErrorClass::kThrottled;
-  if (status == 401 || status == 403) return ErrorClass::kAuth;
-  if (status == 408) return ErrorClass::kNetwork;
-  if (status >= 500) return ErrorClass::kPlatform5xx;
-  return ErrorClass::kInvalidRequest;
+PlatformErrorClass status_error_class(int status) {
+  if (status >= 200 && status < 300) return PlatformErrorClass::kNone;
+  if (status == 429) return PlatformErrorClass::kThrottled;
+  if (status == 401 || status == 403) return PlatformErrorClass::kAuth;
+  if (status == 408) return PlatformErrorClass::kNetwork;
+  if (status >= 500) return PlatformErrorClass::kPlatform5xx;
+  return PlatformErrorClass::kInvalidRequest;
 }
 
 std::string html_title(std::string_view body) {
@@ -112,24 +112,24 @@ std::string int_or_empty(const std::optional<std::int64_t>& value) {
 
 }  // namespace
 
-std::string_view error_class_name(ErrorClass error_class) noexcept {
+std::string_view platform_error_class_name(PlatformErrorClass error_class) noexcept {
   switch (error_class) {
-    case ErrorClass::kNone: return "none";
-    case ErrorClass::kThrottled: return "throttled";
-    case ErrorClass::kAuth: return "auth";
-    case ErrorClass::kNetwork: return "network";
-    case ErrorClass::kPlatform5xx: return "platform_5xx";
-    case ErrorClass::kInvalidRequest: return "invalid_request";
+    case PlatformErrorClass::kNone: return "none";
+    case PlatformErrorClass::kThrottled: return "throttled";
+    case PlatformErrorClass::kAuth: return "auth";
+    case PlatformErrorClass::kNetwork: return "network";
+    case PlatformErrorClass::kPlatform5xx: return "platform_5xx";
+    case PlatformErrorClass::kInvalidRequest: return "invalid_request";
   }
   return "none";
 }
 
-bool counts_against_circuit(ErrorClass error_class) noexcept {
-  return error_class == ErrorClass::kNetwork || error_class == ErrorClass::kPlatform5xx;
+bool counts_against_circuit(PlatformErrorClass error_class) noexcept {
+  return error_class == PlatformErrorClass::kNetwork || error_class == PlatformErrorClass::kPlatform5xx;
 }
 
 std::string ResponseClassification::summary() const {
-  std::string text = fmt::format("{}: ", error_class_name(error_class));
+  std::string text = fmt::format("{}: ", platform_error_class_name(error_class));
   // Meta's own messages usually start with "(#code)"; others get the code in front.
   if (code && message.rfind("(#", 0) != 0) text += fmt::format("(#{}) ", *code);
   text += message;
@@ -273,14 +273,14 @@ ResponseClassification classify_meta_response(const HttpResponse& response,
 ResponseClassification classify_transport_error(const TransportError& error) {
   ResponseClassification out;
   out.error_class =
-      error.kind == TransportErrorKind::kInvalidRequest ? ErrorClass::kInvalidRequest : ErrorClass::kNetwork;
+      error.kind == TransportErrorKind::kInvalidRequest ? PlatformErrorClass::kInvalidRequest : PlatformErrorClass::kNetwork;
   out.message = redact_url(error.message);
   return out;
 }
 
 RateFeedback rate_feedback(const ResponseClassification& classification) {
   RateFeedback feedback;
-  feedback.throttled = classification.error_class == ErrorClass::kThrottled;
+  feedback.throttled = classification.error_class == PlatformErrorClass::kThrottled;
   feedback.usage_percent = classification.usage_percent;
   if (feedback.throttled) feedback.retry_after = classification.retry_after;
   return feedback;
@@ -321,12 +321,12 @@ RetryBudget::RetryBudget(RetryPolicy policy, std::uint64_t seed) : policy_(polic
 RetryDecision RetryBudget::next(const ResponseClassification& failure) {
   RetryDecision decision;
   switch (failure.error_class) {
-    case ErrorClass::kNone:
+    case PlatformErrorClass::kNone:
       decision.action = RetryAction::kFail;
       decision.reason = "internal error: a successful response was passed to RetryBudget::next";
       return decision;
 
-    case ErrorClass::kThrottled: {
+    case PlatformErrorClass::kThrottled: {
       nanoseconds wait = failure.retry_after && *failure.retry_after > nanoseconds::zero()
                              ? std::min(*failure.retry_after, policy_.max_throttle_wait)
                              : policy_.default_throttle_wait;
@@ -347,7 +347,7 @@ RetryDecision RetryBudget::next(const ResponseClassification& failure) {
       return decision;
     }
 
-    case ErrorClass::kAuth:
+    case PlatformErrorClass::kAuth:
       decision.action = RetryAction::kPause;
       decision.reason =
           failure.summary() +
@@ -355,13 +355,13 @@ RetryDecision RetryBudget::next(const ResponseClassification& failure) {
           "token (or grant the missing permission), then resume the destination";
       return decision;
 
-    case ErrorClass::kInvalidRequest:
+    case PlatformErrorClass::kInvalidRequest:
       decision.action = RetryAction::kFail;
       decision.reason = failure.summary();
       return decision;
 
-    case ErrorClass::kNetwork:
-    case ErrorClass::kPlatform5xx: {
+    case PlatformErrorClass::kNetwork:
+    case PlatformErrorClass::kPlatform5xx: {
       if (retries_used_ >= policy_.max_retries) {
         decision.action = RetryAction::kFail;
         decision.reason = fmt::format("gave up after {} retries: {}", retries_used_, failure.summary());

@@ -11,7 +11,7 @@
 #include "platform/meta_client.hpp"
 #include "platform/server_process.hpp"
 
-using activation::ErrorClass;
+using activation::PlatformErrorClass;
 using activation::HttpMethod;
 using activation::HttpRequest;
 using activation::TransportErrorKind;
@@ -77,7 +77,7 @@ TEST_CASE("meta server creates, lists and reads audiences") {
   auto missing = client.get("/99999?fields=id");
   REQUIRE(missing.has_response());
   auto classified = activation::classify_meta_response(missing.response());
-  CHECK(classified.error_class == ErrorClass::kInvalidRequest);
+  CHECK(classified.error_class == PlatformErrorClass::kInvalidRequest);
   CHECK(classified.subcode == 33);
 
   auto bad_create =
@@ -173,7 +173,7 @@ TEST_CASE("meta server rejects 10001 rows") {
   auto classified = activation::classify_meta_response(over.response());
   CHECK(classified.code == 1);
   CHECK(classified.subcode == 99);
-  CHECK(classified.error_class == ErrorClass::kPlatform5xx);
+  CHECK(classified.error_class == PlatformErrorClass::kPlatform5xx);
 
   Json inspected = client.inspect(audience);
   CHECK(inspected["member_count"] == 10'000);
@@ -247,7 +247,7 @@ TEST_CASE("meta server accepts every way of sending the token and payload") {
   anonymous.body = Json{{"payload", Json::parse(payload)}}.dump();
   auto refused = activation::classify_meta_response(transport.send(anonymous).response());
   CHECK(refused.code == 104);
-  CHECK(refused.error_class == ErrorClass::kAuth);
+  CHECK(refused.error_class == PlatformErrorClass::kAuth);
 
   HttpRequest wrong = bearer;
   wrong.headers.back().value = "Bearer someone-else";
@@ -290,7 +290,7 @@ TEST_CASE("meta server refuses a second data source shape") {
   auto mismatch = client.upload(audience, HttpMethod::kPost, single, Json(), "EMAIL_SHA256");
   auto classified = activation::classify_meta_response(mismatch.response());
   CHECK(classified.code == 2650);
-  CHECK(classified.error_class == ErrorClass::kInvalidRequest);
+  CHECK(classified.error_class == PlatformErrorClass::kInvalidRequest);
 }
 
 TEST_CASE("meta server replace follows the session rules") {
@@ -307,7 +307,7 @@ TEST_CASE("meta server replace follows the session rules") {
   auto blocked = client.upload(audience, HttpMethod::kPost, rows_for(0, 1), Json());
   auto busy = activation::classify_meta_response(blocked.response());
   CHECK(busy.subcode == 1870145);
-  CHECK(busy.error_class == ErrorClass::kThrottled);
+  CHECK(busy.error_class == PlatformErrorClass::kThrottled);
   CHECK(body_of(client.get("/" + audience + "?fields=operation_status"))["operation_status"]["code"] == 300);
 
   REQUIRE(client.replace(audience, rows_for(102, 2), 77, 2, false).response().status == 200);
@@ -377,7 +377,7 @@ TEST_CASE("meta server throttles above the rate with usage headers") {
   CHECK(throttled.response().header("X-App-Usage"));
 
   auto classified = activation::classify_meta_response(throttled.response());
-  CHECK(classified.error_class == ErrorClass::kThrottled);
+  CHECK(classified.error_class == PlatformErrorClass::kThrottled);
   CHECK(classified.code == 80003);
   CHECK(classified.retry_after == std::chrono::minutes(1));
   CHECK(classified.usage_percent == 100.0);
@@ -398,7 +398,7 @@ TEST_CASE("meta server expires the token after n requests") {
   auto classified = activation::classify_meta_response(expired.response());
   CHECK(classified.code == 190);
   CHECK(classified.subcode == 463);
-  CHECK(classified.error_class == ErrorClass::kAuth);
+  CHECK(classified.error_class == PlatformErrorClass::kAuth);
 
   activation::RetryBudget budget(activation::RetryPolicy{}, 1);
   CHECK(budget.next(classified).action == activation::RetryAction::kPause);
@@ -448,7 +448,7 @@ TEST_CASE("meta server injects 5xx answers that classify as platform errors") {
     auto result = client.get("/act_7/customaudiences");
     REQUIRE(result.has_response());
     CHECK(result.response().status >= 500);
-    CHECK(activation::classify_meta_response(result.response()).error_class == ErrorClass::kPlatform5xx);
+    CHECK(activation::classify_meta_response(result.response()).error_class == PlatformErrorClass::kPlatform5xx);
     CHECK(client.stats()["faults"]["meta"]["json_5xx_before_apply"] == 1);
   }
   SUBCASE("html") {
@@ -457,7 +457,7 @@ TEST_CASE("meta server injects 5xx answers that classify as platform errors") {
     auto result = client.get("/act_7/customaudiences");
     REQUIRE(result.has_response());
     auto classified = activation::classify_meta_response(result.response());
-    CHECK(classified.error_class == ErrorClass::kPlatform5xx);
+    CHECK(classified.error_class == PlatformErrorClass::kPlatform5xx);
     CHECK(classified.message.find("Error | Platform test server") != std::string::npos);
   }
 }
@@ -469,7 +469,7 @@ TEST_CASE("meta server dropped connections are transport errors") {
   auto result = client.send(HttpMethod::kPost, "/act_7/customaudiences", body);
   REQUIRE_FALSE(result.has_response());
   CHECK(result.error().kind == TransportErrorKind::kConnectionDropped);
-  CHECK(activation::classify_transport_error(result.error()).error_class == ErrorClass::kNetwork);
+  CHECK(activation::classify_transport_error(result.error()).error_class == PlatformErrorClass::kNetwork);
 
   // The drop came after the request took effect: the audience exists although no response came.
   Json audiences = client.inspect_path("/__inspect/meta/audiences")["audiences"];
@@ -501,7 +501,7 @@ TEST_CASE("meta server fails the first call after creation with 803 when asked")
   auto first = client.upload(audience, HttpMethod::kPost, rows_for(0, 1), Json());
   auto classified = activation::classify_meta_response(first.response());
   CHECK(classified.code == 803);
-  CHECK(classified.error_class == ErrorClass::kPlatform5xx);
+  CHECK(classified.error_class == PlatformErrorClass::kPlatform5xx);
   CHECK(client.upload(audience, HttpMethod::kPost, rows_for(0, 1), Json()).response().status == 200);
 }
 

@@ -7,7 +7,7 @@
 
 #include "activation/platform_errors.hpp"
 
-using activation::ErrorClass;
+using activation::PlatformErrorClass;
 using activation::HttpResponse;
 using activation::ResponseClassification;
 using activation::RetryAction;
@@ -42,7 +42,7 @@ TEST_CASE("meta custom audience quota error is throttled") {
       {{"X-Business-Use-Case-Usage",
         R"({"120330000000000":[{"type":"custom_audience","call_count":100,"total_cputime":12,"total_time":30,)"
         R"("estimated_time_to_regain_access":5,"ads_api_access_tier":"standard_access"}]})"}});
-  CHECK(result.error_class == ErrorClass::kThrottled);
+  CHECK(result.error_class == PlatformErrorClass::kThrottled);
   CHECK(result.code == 80003);
   CHECK(result.subcode == 2446079);
   CHECK(result.trace_id == "AbC123");
@@ -61,28 +61,28 @@ TEST_CASE("meta app and user limits are throttled") {
                       R"({"error":{"message":"(#4) App request limit reached","type":"OAuthException",)"
                       R"("code":4,"error_subcode":1504022,"is_transient":true,"fbtrace_id":"A1"}})",
                       {{"X-App-Usage", R"({"call_count":100,"total_cputime":25,"total_time":25})"}});
-  CHECK(app.error_class == ErrorClass::kThrottled);
+  CHECK(app.error_class == PlatformErrorClass::kThrottled);
   CHECK_FALSE(app.retry_after);  // X-App-Usage names no time.
   CHECK(*app.usage_percent == 100.0);
 
   auto user =
       classify(400, R"({"error":{"message":"(#17) User request limit reached","type":"OAuthException",)"
                     R"("code":17,"error_subcode":2446079,"fbtrace_id":"A2"}})");
-  CHECK(user.error_class == ErrorClass::kThrottled);
+  CHECK(user.error_class == PlatformErrorClass::kThrottled);
 
   auto account = classify(400, R"({"error":{"message":"(#613) Rate limit exceeded for this API",)"
                                R"("type":"OAuthException","code":613,"error_subcode":1487742}})");
-  CHECK(account.error_class == ErrorClass::kThrottled);
+  CHECK(account.error_class == PlatformErrorClass::kThrottled);
 
   auto insights = classify(400, R"({"error":{"message":"(#80000) too many calls","code":80000}})");
-  CHECK(insights.error_class == ErrorClass::kThrottled);
+  CHECK(insights.error_class == PlatformErrorClass::kThrottled);
 }
 
 TEST_CASE("meta expired token is auth") {
   auto result = classify(400, R"({"error":{"message":"Error validating access token: the session expired )"
                               R"(on 1 January 2026.","type":"OAuthException","code":190,)"
                               R"("error_subcode":463,"fbtrace_id":"B7"}})");
-  CHECK(result.error_class == ErrorClass::kAuth);
+  CHECK(result.error_class == PlatformErrorClass::kAuth);
   CHECK(result.code == 190);
   CHECK(result.subcode == 463);
   CHECK(result.error_type == "OAuthException");
@@ -101,29 +101,29 @@ TEST_CASE("meta permission errors are auth") {
     auto result =
         classify(400, R"({"error":{"message":"missing permission","type":"OAuthException","code":)" +
                           std::to_string(code) + "}}");
-    CHECK(result.error_class == ErrorClass::kAuth);
+    CHECK(result.error_class == PlatformErrorClass::kAuth);
   }
   auto not_linked = classify(403, R"({"error":{"message":"(#200) Ad account not linked","code":200,)"
                                   R"("error_subcode":1870050}})");
-  CHECK(not_linked.error_class == ErrorClass::kAuth);
+  CHECK(not_linked.error_class == PlatformErrorClass::kAuth);
 }
 
 TEST_CASE("meta validation errors are invalid requests") {
   auto missing = classify(400, R"({"error":{"message":"Unsupported post request: object 1 does not )"
                                R"(exist","type":"GraphMethodException","code":100,"error_subcode":33,)"
                                R"("fbtrace_id":"C1"}})");
-  CHECK(missing.error_class == ErrorClass::kInvalidRequest);
+  CHECK(missing.error_class == PlatformErrorClass::kInvalidRequest);
 
   auto data_source = classify(400, R"({"error":{"message":"(#2650) Failed to update the custom audience",)"
                                    R"("type":"OAuthException","code":2650}})");
-  CHECK(data_source.error_class == ErrorClass::kInvalidRequest);
+  CHECK(data_source.error_class == PlatformErrorClass::kInvalidRequest);
 
   auto no_first_batch = classify(400, R"({"error":{"message":"(#2650) first batch not detected","code":2650,)"
                                       R"("error_subcode":1870147}})");
-  CHECK(no_first_batch.error_class == ErrorClass::kInvalidRequest);
+  CHECK(no_first_batch.error_class == PlatformErrorClass::kInvalidRequest);
 
   auto deprecated = classify(400, R"({"error":{"message":"(#2635) deprecated version","code":2635}})");
-  CHECK(deprecated.error_class == ErrorClass::kInvalidRequest);
+  CHECK(deprecated.error_class == PlatformErrorClass::kInvalidRequest);
 
   RetryBudget budget(RetryPolicy{}, 1);
   auto decision = budget.next(missing);
@@ -136,24 +136,24 @@ TEST_CASE("meta validation errors are invalid requests") {
 TEST_CASE("meta replace in progress waits like throttling") {
   auto result = classify(400, R"({"error":{"message":"(#2650) audience update in progress","code":2650,)"
                               R"("error_subcode":1870145}})");
-  CHECK(result.error_class == ErrorClass::kThrottled);
+  CHECK(result.error_class == PlatformErrorClass::kThrottled);
 }
 
 TEST_CASE("meta server errors are platform 5xx") {
   auto unknown = classify(500, R"({"error":{"message":"An unknown error occurred","type":"OAuthException",)"
                                R"("code":1,"error_subcode":99,"is_transient":false}})");
-  CHECK(unknown.error_class == ErrorClass::kPlatform5xx);
+  CHECK(unknown.error_class == PlatformErrorClass::kPlatform5xx);
 
   auto unavailable = classify(503, R"({"error":{"message":"(#2) Service temporarily unavailable",)"
                                    R"("type":"OAuthException","code":2,"is_transient":true}})");
-  CHECK(unavailable.error_class == ErrorClass::kPlatform5xx);
+  CHECK(unavailable.error_class == PlatformErrorClass::kPlatform5xx);
 
   auto alias = classify(400, R"({"error":{"message":"(#803) Alias users does not exist",)"
                              R"("code":803}})");
-  CHECK(alias.error_class == ErrorClass::kPlatform5xx);
+  CHECK(alias.error_class == PlatformErrorClass::kPlatform5xx);
 
   auto transient = classify(400, R"({"error":{"message":"try later","code":123456,"is_transient":true}})");
-  CHECK(transient.error_class == ErrorClass::kPlatform5xx);
+  CHECK(transient.error_class == PlatformErrorClass::kPlatform5xx);
 }
 
 TEST_CASE("meta html error page is platform 5xx") {
@@ -162,7 +162,7 @@ TEST_CASE("meta html error page is platform 5xx") {
   page.headers = {{"Content-Type", "text/html; charset=utf-8"}};
   page.body = "<!DOCTYPE html><html><head><title>Platform | Error</title></head><body>Sorry</body></html>";
   auto result = activation::classify_meta_response(page);
-  CHECK(result.error_class == ErrorClass::kPlatform5xx);
+  CHECK(result.error_class == PlatformErrorClass::kPlatform5xx);
   CHECK(result.message ==
         "HTTP 502 with a 90-byte body of type text/html; charset=utf-8 instead of a JSON response "
         "(page title \"Platform | Error\")");
@@ -218,20 +218,20 @@ TEST_CASE("retry after accepts seconds and http dates") {
   busy.status = 429;
   busy.headers = {{"Retry-After", "30"}};
   auto result = activation::classify_http_response(busy);
-  CHECK(result.error_class == ErrorClass::kThrottled);
+  CHECK(result.error_class == PlatformErrorClass::kThrottled);
   CHECK(result.retry_after == seconds(30));
 }
 
 TEST_CASE("transport errors are network errors") {
   activation::TransportError dropped{activation::TransportErrorKind::kConnectionDropped,
                                      "Empty reply from server"};
-  CHECK(activation::classify_transport_error(dropped).error_class == ErrorClass::kNetwork);
+  CHECK(activation::classify_transport_error(dropped).error_class == PlatformErrorClass::kNetwork);
   activation::TransportError bad_url{activation::TransportErrorKind::kInvalidRequest, "URL using bad format"};
-  CHECK(activation::classify_transport_error(bad_url).error_class == ErrorClass::kInvalidRequest);
-  CHECK(activation::counts_against_circuit(ErrorClass::kNetwork));
-  CHECK(activation::counts_against_circuit(ErrorClass::kPlatform5xx));
-  CHECK_FALSE(activation::counts_against_circuit(ErrorClass::kThrottled));
-  CHECK_FALSE(activation::counts_against_circuit(ErrorClass::kInvalidRequest));
+  CHECK(activation::classify_transport_error(bad_url).error_class == PlatformErrorClass::kInvalidRequest);
+  CHECK(activation::counts_against_circuit(PlatformErrorClass::kNetwork));
+  CHECK(activation::counts_against_circuit(PlatformErrorClass::kPlatform5xx));
+  CHECK_FALSE(activation::counts_against_circuit(PlatformErrorClass::kThrottled));
+  CHECK_FALSE(activation::counts_against_circuit(PlatformErrorClass::kInvalidRequest));
 }
 
 TEST_CASE("full jitter stays within the doubling ceiling") {

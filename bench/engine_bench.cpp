@@ -1,0 +1,288 @@
+// engine_bench: end-to-end throughput and peak memory of a distribution to the file destination,
+// next to the identifier-only work on the same rows, measured in the same run.
+//
+// For each audience size it generates a sample audience (activate sample's generator), then runs
+// one `add` distribution of it to a file destination in a child process, and reports rows per
+// second and the child's peak RSS. The baseline normalizes and hashes the same fields of the first
+// rows (up to 1,000,000, held in memory) with the same Meta profile and nothing else: no parsing,
+// no ledger, no files. Targets: peak RSS flat in audience size (the largest run within 10% of the
+// smallest), and end-to-end throughput at least 70% of the baseline.
+//
+// usage: engine_bench [--sizes 1000000,10000000,50000000] [--dir DIR] [--seed S] [--keep]
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "activation/audience.hpp"
+#include "activation/engine.hpp"
+#include "activation/identifiers.hpp"
+#include "engine/sample.hpp"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The sample columns this bench maps: the usual keys of an activation (external id, email, two
+// phones) and the country that phones are parsed with.
+std::vector<activation::ColumnMapping> bench_mapping() {
+  return {{"CUSTOMERID", activation::Field::kExternalId},
+          {"EMAIL", activation::Field::kEmail},
+          {"PHONE1", activation::Field::kPhone},
+          {"PHONE2", activation::Field::kPhone},
+          {"COUNTRY", activation::Field::kCountry}};
+}
+
+constexpr std::uint64_t kBaselineRows = 1'000'000;
+
+bool generate(const std::string& path, std::uint64_t rows, std::uint64_t seed) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  return out && activation::engine::write_sample_csv(out, rows, seed);
+}
+
+// Normalizes and hashes the mapped values of the first rows of `path`; returns rows per second.
+double identifier_baseline(const std::string& path, std::uint64_t* rows_measured) {
+  activation::SourceSpec spec;
+  spec.path = path;
+  spec.mapping = bench_mapping();
+  auto source = activation::open_source(spec);
+  if (!source.is_ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", source.status().message().c_str());
+    std::exit(1);
+  }
+
+  // Rows in memory first, so that only the identifier work is timed.
+  struct Row {
+    std::vector<std::pair<activation::Field, std::string>> values;
+    std::string country;
+  };
+  std::vector<Row> rows;
+  activation::SourceRow row;
+  while (rows.size() < kBaselineRows) {
+    auto more = (*source)->next(row);
+    if (!more.is_ok() || !*more) break;
+    Row copy;
+    for (const auto& value : row.values) {
+      copy.values.emplace_back(value.field, std::string(value.value));
+      if (value.field == activation::Field::kCountry && copy.country.empty())
+        copy.country = std::string(value.value);
+    }
+    rows.push_back(std::move(copy));
+  }
+
+  auto normalizer = activation::Normalizer::create(activation::Platform::kMeta);
+  if (!normalizer.is_ok()) std::exit(1);
+  activation::NormalizedIdentifier out;
+  std::uint64_t usable = 0;
+  auto start = Clock::now();
+  for (const auto& entry : rows) {
+    activation::RowContext context;
+    context.country = entry.country;
+    for (const auto& [field, value] : entry.values) {
+      normalizer->normalize_into(field, value, context, out);
+      if (out.ok()) usable += out.wire_value().size() > 0 ? 1 : 0;
+    }
+  }
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  *rows_measured = rows.size();
+  if (usable == 0) std::fprintf(stderr, "engine_bench: no usable identifier in the baseline rows\n");
+  return static_cast<double>(rows.size()) / seconds;
+}
+
+// Returns this process's peak resident set (VmHWM) in KiB. It is read in the child itself because
+// exec starts a new address space with its own peak, while the rusage of a forked child also
+// counts the pages it shared with the parent before exec.
+long peak_rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
+// The child: one distribution of `csv` to a file destination under `dir`. Prints "<seconds>
+// <rows read> <accepted> <invalid> <peak RSS KiB>" on stdout.
+int run_child(const std::string& csv, const std::string& dir) {
+  activation::Config config;
+  config.store_path = dir + "/store/activation.db";
+  config.engine.workers = 1;
+  config.engine.batch_size = 10000;
+  activation::AudienceConfig audience;
+  audience.name = "bench";
+  audience.source.path = csv;
+  audience.source.mapping = bench_mapping();
+  config.audiences.push_back(audience);
+  activation::DestinationConfig destination;
+  destination.name = "files";
+  destination.type = "file";
+  destination.settings = "{\"directory\": \"" + dir + "/files\", \"format\": \"meta_csv\"}";
+  config.destinations.push_back(destination);
+
+  auto engine = activation::DistributionEngine::open(config);
+  if (!engine.is_ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", engine.status().message().c_str());
+    return 1;
+  }
+  std::vector<std::string> destinations = {"files"};
+  auto start = Clock::now();
+  auto job = (*engine)->distribute("bench", destinations);
+  if (!job.is_ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", job.status().message().c_str());
+    return 1;
+  }
+  auto stats = (*engine)->run_until_idle(std::chrono::hours(6));
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!stats.is_ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", stats.status().message().c_str());
+    return 1;
+  }
+  auto finished = (*engine)->job(job->id);
+  if (!finished.is_ok() || finished->status != activation::DistributionStatus::kCompleted ||
+      finished->progress.destinations.empty()) {
+    std::fprintf(stderr, "engine_bench: the distribution did not complete: %s\n",
+                 finished.is_ok() ? finished->last_error.c_str() : finished.status().message().c_str());
+    return 1;
+  }
+  const auto& counters = finished->progress.destinations[0].counters;
+  std::printf("%.3f %llu %llu %llu %ld\n", seconds, static_cast<unsigned long long>(counters.rows_read),
+              static_cast<unsigned long long>(counters.outcome(activation::RowOutcome::kAccepted)),
+              static_cast<unsigned long long>(counters.outcome(activation::RowOutcome::kInvalid)),
+              peak_rss_kib());
+  return 0;
+}
+
+struct RunResult {
+  double seconds = 0;
+  unsigned long long rows = 0;
+  unsigned long long accepted = 0;
+  unsigned long long invalid = 0;
+  long peak_rss_kib = 0;
+};
+
+bool run_in_child(const std::string& csv, const std::string& dir, RunResult& result) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return false;
+  pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    ::execl("/proc/self/exe", "engine_bench", "--child", csv.c_str(), dir.c_str(),
+            static_cast<char*>(nullptr));
+    std::_Exit(127);
+  }
+  ::close(pipe_fds[1]);
+  std::string output;
+  char buffer[256];
+  ssize_t count;
+  while ((count = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0)
+    output.append(buffer, static_cast<std::size_t>(count));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return false;
+  return std::sscanf(output.c_str(), "%lf %llu %llu %llu %ld", &result.seconds, &result.rows,
+                     &result.accepted, &result.invalid, &result.peak_rss_kib) == 5;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--child") return run_child(argv[2], argv[3]);
+
+  std::vector<std::uint64_t> sizes = {1'000'000, 10'000'000, 50'000'000};
+  std::string dir = (fs::temp_directory_path() / "activation-engine-bench").string();
+  std::uint64_t seed = 1;
+  bool keep = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--sizes" && i + 1 < argc) {
+      sizes.clear();
+      std::string list = argv[++i];
+      std::size_t start = 0;
+      while (start < list.size()) {
+        std::size_t comma = list.find(',', start);
+        sizes.push_back(std::stoull(list.substr(start, comma - start)));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    } else if (arg == "--dir" && i + 1 < argc) {
+      dir = argv[++i];
+    } else if (arg == "--seed" && i + 1 < argc) {
+      seed = std::stoull(argv[++i]);
+    } else if (arg == "--keep") {
+      keep = true;
+    } else {
+      std::fprintf(stderr, "usage: engine_bench [--sizes N,N,...] [--dir DIR] [--seed S] [--keep]\n");
+      return 2;
+    }
+  }
+  if (sizes.empty()) return 2;
+  fs::create_directories(dir);
+  std::printf("engine_bench: add distributions of generated audiences to a meta_csv file destination\n");
+  std::printf("fields: external_id, email, phone x2, country; Meta profile; batch size 10000; folder %s\n",
+              dir.c_str());
+  std::printf("machine: %u hardware threads\n\n", std::thread::hardware_concurrency());
+
+  // The baseline on the first rows of the smallest audience (the generator's rows do not depend on
+  // the audience size).
+  std::string baseline_csv = dir + "/baseline.csv";
+  if (!generate(baseline_csv, std::min<std::uint64_t>(kBaselineRows, sizes.front()), seed)) {
+    std::fprintf(stderr, "engine_bench: cannot write %s\n", baseline_csv.c_str());
+    return 1;
+  }
+  std::uint64_t baseline_rows = 0;
+  double baseline = identifier_baseline(baseline_csv, &baseline_rows);
+  fs::remove(baseline_csv);
+  std::printf("identifier-only baseline: %.0f rows/s (%llu rows in memory, normalize + hash only)\n\n",
+              baseline, static_cast<unsigned long long>(baseline_rows));
+
+  std::printf("%12s %10s %10s %12s %10s %12s %10s\n", "rows", "csv MiB", "seconds", "rows/s", "vs base",
+              "peak RSS MiB", "vs first");
+  long first_rss = 0;
+  bool targets_met = true;
+  for (std::uint64_t rows : sizes) {
+    std::string run_dir = dir + "/run-" + std::to_string(rows);
+    fs::remove_all(run_dir);
+    fs::create_directories(run_dir);
+    std::string csv = run_dir + "/audience.csv";
+    if (!generate(csv, rows, seed)) {
+      std::fprintf(stderr, "engine_bench: cannot write %s\n", csv.c_str());
+      return 1;
+    }
+    double csv_mib = static_cast<double>(fs::file_size(csv)) / (1024.0 * 1024.0);
+
+    RunResult result;
+    if (!run_in_child(csv, run_dir, result)) {
+      std::fprintf(stderr, "engine_bench: the run of %llu rows failed\n",
+                   static_cast<unsigned long long>(rows));
+      return 1;
+    }
+    if (result.rows != rows || result.accepted + result.invalid != rows) {
+      std::fprintf(stderr, "engine_bench: %llu rows read, %llu accepted, %llu invalid: rows are missing\n",
+                   result.rows, result.accepted, result.invalid);
+      return 1;
+    }
+    double rate = static_cast<double>(rows) / result.seconds;
+    if (first_rss == 0) first_rss = result.peak_rss_kib;
+    double rss_ratio = static_cast<double>(result.peak_rss_kib) / static_cast<double>(first_rss);
+    std::printf("%12llu %10.0f %10.1f %12.0f %9.0f%% %12.1f %9.0f%%\n", static_cast<unsigned long long>(rows),
+                csv_mib, result.seconds, rate, 100.0 * rate / baseline, result.peak_rss_kib / 1024.0,
+                100.0 * rss_ratio);
+    std::fflush(stdout);
+    targets_met = targets_met && rate >= 0.7 * baseline && rss_ratio <= 1.10;
+    if (!keep) fs::remove_all(run_dir);
+  }
+  std::printf("\ntargets (throughput >= 70%% of baseline, peak RSS within 10%% of the first run): %s\n",
+              targets_met ? "met" : "NOT met");
+  return 0;
+}

@@ -1,0 +1,199 @@
+// activate status, jobs, cancel, retry and dlq: inspect and change jobs in the store.
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+
+namespace activate {
+namespace {
+
+void print_job_line(const activation::DistributionJob& job) {
+  std::string destinations;
+  for (const auto& name : job.destinations) destinations += (destinations.empty() ? "" : ",") + name;
+  std::uint64_t rows = 0;
+  std::uint64_t accepted = 0;
+  for (const auto& destination : job.progress.destinations) {
+    rows += destination.counters.rows_read;
+    accepted += destination.counters.outcome(activation::RowOutcome::kAccepted);
+  }
+  std::printf("%-8lld %-22s %-16s %-24s %-8s %s%-10s %12s %12s  %s\n", static_cast<long long>(job.id),
+              std::string(activation::distribution_status_name(job.status)).c_str(), job.audience.c_str(),
+              destinations.c_str(), std::string(activation::priority_name(job.priority)).c_str(),
+              job.dry_run ? "dry-" : "", std::string(activation::sync_mode_name(job.mode)).c_str(),
+              format_count(rows).c_str(), format_count(accepted).c_str(),
+              format_time(job.created_at).c_str());
+}
+
+void print_job_table(const std::vector<activation::DistributionJob>& jobs) {
+  std::printf("%-8s %-22s %-16s %-24s %-8s %-10s %12s %12s  %s\n", "JOB", "STATUS", "AUDIENCE",
+              "DESTINATIONS", "PRIORITY", "MODE", "ROWS", "ACCEPTED", "CREATED");
+  for (const auto& job : jobs) print_job_line(job);
+}
+
+void print_jobs_json(const std::vector<activation::DistributionJob>& jobs) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& job : jobs) out.push_back(nlohmann::json::parse(job_summary_json(job)));
+  std::printf("%s\n", out.dump(2).c_str());
+}
+
+// The common shape of the commands that take one JOB argument.
+std::optional<std::pair<Args, activation::JobId>> job_command(const std::string& command,
+                                                              const std::vector<std::string>& raw_args,
+                                                              const char* usage, bool& help) {
+  auto args = parse_args(command, raw_args, {"config"}, {"json", "help"});
+  if (!args) return std::nullopt;
+  if (args->has("help")) {
+    help = true;
+    std::fputs(usage, stdout);
+    return std::nullopt;
+  }
+  if (args->positional.size() != 1) {
+    std::fprintf(stderr, "activate %s: expected one job id\n\n%s", command.c_str(), usage);
+    return std::nullopt;
+  }
+  auto id = parse_job_id(command, args->positional[0]);
+  if (!id) return std::nullopt;
+  return std::pair{std::move(*args), *id};
+}
+
+}  // namespace
+
+int run_status(const std::vector<std::string>& raw_args) {
+  const char* usage =
+      "usage: activate status JOB [--config FILE] [--json]\n\n"
+      "Prints the status of a job and, per destination, its rows and outcomes.\n"
+      "Exit status: 0 when the job completed, 1 otherwise.\n";
+  bool help = false;
+  auto parsed = job_command("status", raw_args, usage, help);
+  if (!parsed) return help ? 0 : 2;
+  auto engine = open_engine("status", parsed->first);
+  if (!engine) return 1;
+  auto job = engine->job(parsed->second);
+  if (!job.is_ok()) {
+    print_error("status", job.status());
+    return 1;
+  }
+  if (parsed->first.has("json")) {
+    std::printf("%s\n", job_summary_json(*job).c_str());
+  } else {
+    print_job_text(*job, stdout);
+  }
+  return job->status == activation::DistributionStatus::kCompleted ? 0 : 1;
+}
+
+int run_jobs(const std::vector<std::string>& raw_args) {
+  const char* usage =
+      "usage: activate jobs [--audience NAME] [--limit N] [--config FILE] [--json]\n\n"
+      "Lists distribution jobs, newest first (default: the last 20).\n";
+  auto args = parse_args("jobs", raw_args, {"config", "audience", "limit"}, {"json", "help"});
+  if (!args) return 2;
+  if (args->has("help")) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  long long limit = 20;
+  if (auto text = args->get("limit")) {
+    auto value = parse_count("jobs", "limit", *text);
+    if (!value || *value == 0) return 2;
+    limit = *value;
+  }
+  auto engine = open_engine("jobs", *args);
+  if (!engine) return 1;
+  auto jobs = engine->jobs(args->get("audience").value_or(""), static_cast<int>(limit));
+  if (!jobs.is_ok()) {
+    print_error("jobs", jobs.status());
+    return 1;
+  }
+  if (args->has("json")) {
+    print_jobs_json(*jobs);
+  } else {
+    print_job_table(*jobs);
+  }
+  return 0;
+}
+
+int run_cancel(const std::vector<std::string>& raw_args) {
+  const char* usage =
+      "usage: activate cancel JOB [--config FILE]\n\n"
+      "Cancels a queued job at once, or asks a running one to stop after its batch in flight.\n";
+  bool help = false;
+  auto parsed = job_command("cancel", raw_args, usage, help);
+  if (!parsed) return help ? 0 : 2;
+  auto engine = open_engine("cancel", parsed->first);
+  if (!engine) return 1;
+  auto outcome = engine->cancel(parsed->second);
+  if (!outcome.is_ok()) {
+    print_error("cancel", outcome.status());
+    return 1;
+  }
+  if (*outcome == activation::CancelOutcome::kCancelled) {
+    std::printf("job %lld cancelled\n", static_cast<long long>(parsed->second));
+  } else {
+    std::printf("job %lld is running; its worker stops it after the batch in flight\n",
+                static_cast<long long>(parsed->second));
+  }
+  return 0;
+}
+
+int run_retry(const std::vector<std::string>& raw_args) {
+  const char* usage =
+      "usage: activate retry JOB [--config FILE]\n\n"
+      "Queues a failed, dead or cancelled job again; it resumes from its checkpoints.\n";
+  bool help = false;
+  auto parsed = job_command("retry", raw_args, usage, help);
+  if (!parsed) return help ? 0 : 2;
+  auto engine = open_engine("retry", parsed->first);
+  if (!engine) return 1;
+  auto job = engine->retry(parsed->second);
+  if (!job.is_ok()) {
+    print_error("retry", job.status());
+    return 1;
+  }
+  std::printf("job %lld queued again\n", static_cast<long long>(job->id));
+  return 0;
+}
+
+int run_dlq(const std::vector<std::string>& raw_args) {
+  const char* usage =
+      "usage: activate dlq [--limit N] [--config FILE] [--json]\n\n"
+      "Lists the dead-letter queue: jobs whose last attempt failed, with their last error.\n";
+  auto args = parse_args("dlq", raw_args, {"config", "limit"}, {"json", "help"});
+  if (!args) return 2;
+  if (args->has("help")) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  long long limit = 100;
+  if (auto text = args->get("limit")) {
+    auto value = parse_count("dlq", "limit", *text);
+    if (!value || *value == 0) return 2;
+    limit = *value;
+  }
+
+  auto engine = open_engine("dlq", *args);
+  if (!engine) return 1;
+  auto jobs = engine->dead_letters(static_cast<int>(limit));
+  if (!jobs.is_ok()) {
+    print_error("dlq", jobs.status());
+    return 1;
+  }
+
+  if (args->has("json")) {
+    print_jobs_json(*jobs);
+    return 0;
+  }
+  if (jobs->empty()) {
+    std::printf("the dead-letter queue is empty\n");
+    return 0;
+  }
+  for (const auto& job : *jobs) {
+    std::printf("job %lld  audience %s  attempts %d of %d  finished %s\n  last error: %s\n",
+                static_cast<long long>(job.id), job.audience.c_str(), job.attempts, job.max_attempts,
+                job.finished_at ? format_time(*job.finished_at).c_str() : "-", job.last_error.c_str());
+  }
+  return 0;
+}
+
+}  // namespace activate

@@ -1,0 +1,31 @@
+// The file destination: each batch becomes files in a platform's upload format, written under a
+// temporary name and renamed when complete, plus a manifest per job.
+#ifndef ACTIVATION_DESTINATIONS_FILE_FILE_DESTINATION_HPP_
+#define ACTIVATION_DESTINATIONS_FILE_FILE_DESTINATION_HPP_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "activation/backend/destination.hpp"
+
+namespace activation::destinations {
+
+enum class FileFormat : int { kMetaCsv = 0, kMetaJson, kGoogleJson, kHashedCsv };
+
+std::string_view file_format_name(FileFormat format) noexcept;
+std::optional<FileFormat> parse_file_format(std::string_view name) noexcept;
+
+Result<std::unique_ptr<DestinationAdapter>> make_file_destination(const DestinationConfig& config,
+                                                                  const DestinationEnvironment& environment);
+
+// Renders the body of one file: the operations of `batch` of type `type`, in `format`.
+// `field_slots` fixes the columns. `settings_json` holds format options (Google's account ids).
+std::string render_file(FileFormat format, const std::vector<std::pair<Field, int>>& field_slots,
+                        const std::vector<const MemberOperation*>& operations, OperationType type,
+                        std::string_view settings_json);
+
+}  // namespace activation::destinations
+
+#endif  // ACTIVATION_DESTINATIONS_FILE_FILE_DESTINATION_HPP_

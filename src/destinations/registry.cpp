@@ -1,0 +1,88 @@
+// The process-wide table of destination types. "file" is built in; platform adapters add theirs.
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+#include "activation/backend/destination.hpp"
+#include "destinations/file/file_destination.hpp"
+#include "platforms/meta/meta_destination.hpp"
+
+namespace activation {
+namespace {
+
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, DestinationFactory, std::less<>> factories;
+};
+
+Registry& registry() {
+  static Registry* instance = [] {
+    auto* created = new Registry();
+    created->factories.emplace("file", destinations::make_file_destination);
+    created->factories.emplace("meta", platforms::meta::make_meta_destination);
+    return created;
+  }();
+  return *instance;
+}
+
+}  // namespace
+
+std::string_view sync_mode_name(SyncMode mode) noexcept {
+  switch (mode) {
+    case SyncMode::kAdd: return "add";
+    case SyncMode::kRemove: return "remove";
+    case SyncMode::kReplace: return "replace";
+    case SyncMode::kMirror: return "mirror";
+  }
+  return "unknown";
+}
+
+std::optional<SyncMode> parse_sync_mode(std::string_view name) noexcept {
+  if (name == "add") return SyncMode::kAdd;
+  if (name == "remove") return SyncMode::kRemove;
+  if (name == "replace") return SyncMode::kReplace;
+  if (name == "mirror") return SyncMode::kMirror;
+  return std::nullopt;
+}
+
+std::string_view row_outcome_name(RowOutcome outcome) noexcept {
+  switch (outcome) {
+    case RowOutcome::kInvalid: return "invalid";
+    case RowOutcome::kRejected: return "rejected";
+    case RowOutcome::kDeferred: return "deferred";
+    case RowOutcome::kAccepted: return "accepted";
+  }
+  return "unknown";
+}
+
+std::string_view operation_type_name(OperationType type) noexcept {
+  return type == OperationType::kAdd ? "add" : "remove";
+}
+
+Status register_destination_type(std::string type, DestinationFactory factory) {
+  if (type.empty() || !factory) return invalid_argument("a destination type needs a name and a factory");
+  auto& table = registry();
+  std::lock_guard lock(table.mutex);
+  if (!table.factories.emplace(std::move(type), std::move(factory)).second) {
+    return Status(StatusCode::kAlreadyExists, "destination type is registered already");
+  }
+  return Status::ok();
+}
+
+std::optional<DestinationFactory> find_destination_type(std::string_view type) {
+  auto& table = registry();
+  std::lock_guard lock(table.mutex);
+  auto found = table.factories.find(type);
+  if (found == table.factories.end()) return std::nullopt;
+  return found->second;
+}
+
+std::vector<std::string> destination_types() {
+  auto& table = registry();
+  std::lock_guard lock(table.mutex);
+  std::vector<std::string> names;
+  for (const auto& [name, factory] : table.factories) names.push_back(name);
+  return names;
+}
+
+}  // namespace activation

@@ -1,0 +1,199 @@
+#include "engine/member.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+namespace activation::engine {
+namespace {
+
+std::string_view part_suffix(DatePart part) {
+  switch (part) {
+    case DatePart::kWhole: return "";
+    case DatePart::kYear: return "_year";
+    case DatePart::kMonth: return "_month";
+    case DatePart::kDay: return "_day";
+  }
+  return "";
+}
+
+std::string_view trim(std::string_view text) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// Hashes are hex, and plain values (an external id, a MAID) rarely need escaping.
+void append_json_escaped(std::string& out, std::string_view value) {
+  for (unsigned char c : value) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+}
+
+bool all_digits(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+RowProcessor::RowProcessor(Normalizer normalizer)
+    : normalizer_(std::move(normalizer)), split_dob_(normalizer_.platform() == Platform::kMeta) {}
+
+bool RowProcessor::has_match_key(std::uint32_t usable) const noexcept {
+  auto has = [usable](Field field) { return (usable & (1u << static_cast<int>(field))) != 0; };
+  if (has(Field::kEmail) || has(Field::kPhone) || has(Field::kMaid) || has(Field::kExternalId)) return true;
+  bool names = has(Field::kFirstName) && has(Field::kLastName);
+  // Google matches a name only as part of a complete address.
+  if (normalizer_.platform() == Platform::kGoogle) return names && has(Field::kCountry) && has(Field::kZip);
+  return names;
+}
+
+std::string RowProcessor::match_key_rule() const {
+  if (normalizer_.platform() == Platform::kGoogle) {
+    return "no identifier that can match a person: expected an email, a phone, a MAID, an external id, or "
+           "first "
+           "name, last name, country and zip together";
+  }
+  return "no identifier that can match a person: expected an email, a phone, a MAID, an external id, or "
+         "first and "
+         "last name together";
+}
+
+bool RowProcessor::accepts(Field field) const noexcept {
+  return normalizer_.treatment(field) != FieldTreatment::kNotAccepted;
+}
+
+std::optional<Reason> RowProcessor::process(const SourceRow& row, RowIdentifiers& out,
+                                            DestinationCounters& counters) {
+  out.identifiers.clear();
+  out.fields_present = 0;
+  out.fields_usable = 0;
+  drops_.clear();
+
+  RowContext context;
+  std::string_view external_id;
+  for (const auto& value : row.values) {
+    if (value.field == Field::kCountry && context.country.empty()) context.country = value.value;
+    if (value.field == Field::kExternalId && external_id.empty()) external_id = trim(value.value);
+  }
+
+  for (const auto& value : row.values) {
+    if (!accepts(value.field)) continue;
+    const auto field_index = static_cast<int>(value.field);
+    out.fields_present |= 1u << field_index;
+    normalizer_.normalize_into(value.field, value.value, context, scratch_);
+    FieldCounts& field_counts = counters.fields[field_index];
+    if (!scratch_.ok()) {
+      ++field_counts.dropped;
+      ++counters.reasons[scratch_.error->code];
+      if (!drops_.empty()) drops_ += "; ";
+      drops_ += std::string(field_name(value.field)) + ": " + scratch_.error->message;
+      continue;
+    }
+    ++field_counts.valid;
+    for (const auto& warning : scratch_.warnings) ++counters.reasons[warning.code];
+    out.fields_usable |= 1u << field_index;
+
+    // A profile that wants the parts of a date of birth apart gets each part hashed on its own.
+    std::string_view normalized = scratch_.normalized;
+    if (value.field == Field::kDob && split_dob_ && normalized.size() == 8 && all_digits(normalized)) {
+      const std::pair<DatePart, std::string_view> parts[] = {{DatePart::kYear, normalized.substr(0, 4)},
+                                                             {DatePart::kMonth, normalized.substr(4, 2)},
+                                                             {DatePart::kDay, normalized.substr(6, 2)}};
+      for (const auto& [part, text] : parts) {
+        out.identifiers.push_back(
+            WireIdentifier{value.field, scratch_.hashed ? sha256_hex(text) : std::string(text), part});
+      }
+      continue;
+    }
+    out.identifiers.push_back(WireIdentifier{value.field, scratch_.wire_value(), DatePart::kWhole});
+  }
+
+  if (out.fields_present == 0) return Reason{"no_identifier", "the row has no value in any mapped column"};
+  if (!has_match_key(out.fields_usable)) {
+    if (!drops_.empty()) return Reason{"no_usable_identifier", "no usable identifier: " + drops_};
+    return Reason{"no_match_key", match_key_rule()};
+  }
+
+  std::sort(out.identifiers.begin(), out.identifiers.end(),
+            [](const WireIdentifier& a, const WireIdentifier& b) {
+              if (a.field != b.field) return a.field < b.field;
+              if (a.part != b.part) return a.part < b.part;
+              return a.value < b.value;
+            });
+  out.identifiers.erase(std::unique(out.identifiers.begin(), out.identifiers.end()), out.identifiers.end());
+  out.keys_json = encode_keys(out.identifiers);
+  out.member_key = member_key(external_id, out.identifiers, out.keys_json);
+  return std::nullopt;
+}
+
+std::string encode_keys(const std::vector<WireIdentifier>& identifiers) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < identifiers.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "[\"";
+    out += field_name(identifiers[i].field);
+    out += part_suffix(identifiers[i].part);
+    out += "\",\"";
+    append_json_escaped(out, identifiers[i].value);
+    out += "\"]";
+  }
+  out += ']';
+  return out;
+}
+
+Result<std::vector<WireIdentifier>> decode_keys(std::string_view json_text) {
+  auto bad = [&] {
+    return Status(StatusCode::kDataLoss,
+                  "ledger keys are not in the expected form: " + std::string(json_text.substr(0, 80)));
+  };
+  auto parsed = nlohmann::json::parse(json_text, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_array()) return bad();
+  std::vector<WireIdentifier> identifiers;
+  for (const auto& pair : parsed) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) return bad();
+    std::string name = pair[0].get<std::string>();
+    DatePart part = DatePart::kWhole;
+    for (auto [candidate, suffix] :
+         {std::pair{DatePart::kYear, "_year"}, std::pair{DatePart::kMonth, "_month"},
+          std::pair{DatePart::kDay, "_day"}}) {
+      std::string_view s = suffix;
+      if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0 &&
+          name.rfind("dob", 0) == 0) {
+        part = candidate;
+        name.resize(name.size() - s.size());
+        break;
+      }
+    }
+    auto field = parse_field(name);
+    if (!field) return bad();
+    identifiers.push_back(WireIdentifier{*field, pair[1].get<std::string>(), part});
+  }
+  return identifiers;
+}
+
+std::string member_key(std::string_view external_id, const std::vector<WireIdentifier>& identifiers,
+                       std::string_view keys_json) {
+  if (!external_id.empty()) return sha256_hex("external_id:" + std::string(external_id));
+  for (Field field : {Field::kEmail, Field::kPhone, Field::kMaid}) {
+    for (const auto& identifier : identifiers) {
+      if (identifier.field == field) {
+        return sha256_hex(std::string(field_name(field)) + ":" + identifier.value);
+      }
+    }
+  }
+  return sha256_hex(keys_json);
+}
+
+}  // namespace activation::engine

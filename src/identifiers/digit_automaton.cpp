@@ -1,0 +1,446 @@
+#include "identifiers/digit_automaton.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+namespace activation::identifiers {
+namespace {
+
+constexpr std::uint16_t kAllDigits = 0x3ff;
+constexpr int kUnbounded = -1;
+// Repetition counts in libphonenumber's metadata stay below 20; a larger bound is treated as
+// syntax this compiler does not handle rather than unrolled.
+constexpr int kMaxRepeat = 64;
+
+struct AstNode {
+  enum class Kind { kSet, kConcat, kAlternation, kRepeat, kEndAnchor };
+  Kind kind = Kind::kSet;
+  std::uint16_t digits = 0;  // kSet: bit d set when the node matches digit d.
+  std::vector<std::unique_ptr<AstNode>> children;
+  int min = 0;
+  int max = 0;  // kUnbounded for `*` and `+`.
+};
+
+using AstPtr = std::unique_ptr<AstNode>;
+
+AstPtr make_node(AstNode::Kind kind) {
+  auto node = std::make_unique<AstNode>();
+  node->kind = kind;
+  return node;
+}
+
+// A recursive-descent parser for the subset; `ok_` turns false at the first unsupported construct.
+class Parser {
+ public:
+  explicit Parser(std::string_view pattern) : pattern_(pattern) {}
+
+  AstPtr parse() {
+    AstPtr root = parse_alternation();
+    if (pos_ != pattern_.size()) ok_ = false;
+    return ok_ ? std::move(root) : nullptr;
+  }
+
+ private:
+  bool at_end() const { return pos_ >= pattern_.size(); }
+  char peek() const { return pattern_[pos_]; }
+
+  AstPtr parse_alternation() {
+    auto alternation = make_node(AstNode::Kind::kAlternation);
+    alternation->children.push_back(parse_concatenation());
+    while (ok_ && !at_end() && peek() == '|') {
+      ++pos_;
+      alternation->children.push_back(parse_concatenation());
+    }
+    return alternation;
+  }
+
+  AstPtr parse_concatenation() {
+    auto concatenation = make_node(AstNode::Kind::kConcat);
+    while (ok_ && !at_end() && peek() != '|' && peek() != ')') {
+      AstPtr atom = parse_atom();
+      if (!ok_) break;
+      concatenation->children.push_back(parse_quantifiers(std::move(atom)));
+    }
+    return concatenation;
+  }
+
+  AstPtr parse_atom() {
+    char c = peek();
+    ++pos_;
+    if (c >= '0' && c <= '9') {
+      auto node = make_node(AstNode::Kind::kSet);
+      node->digits = static_cast<std::uint16_t>(1u << (c - '0'));
+      return node;
+    }
+    switch (c) {
+      case '(': return parse_group();
+      case '[': return parse_class();
+      case '\\': return parse_escape();
+      case '$': return make_node(AstNode::Kind::kEndAnchor);
+      case '^':
+      case '.':
+      case '*':
+      case '+':
+      case '?':
+      case '{':
+      case '}':
+      case ']': ok_ = false; return nullptr;
+      default:
+        // Any other literal character cannot match a digit: an empty set keeps the structure.
+        return make_node(AstNode::Kind::kSet);
+    }
+  }
+
+  AstPtr parse_group() {
+    if (!at_end() && peek() == '?') {
+      // Only the non-capturing group is supported; flags and lookaround change the semantics.
+      if (pos_ + 1 < pattern_.size() && pattern_[pos_ + 1] == ':') {
+        pos_ += 2;
+      } else {
+        ok_ = false;
+        return nullptr;
+      }
+    }
+    AstPtr inner = parse_alternation();
+    if (!ok_ || at_end() || peek() != ')') {
+      ok_ = false;
+      return nullptr;
+    }
+    ++pos_;
+    return inner;
+  }
+
+  AstPtr parse_escape() {
+    if (at_end()) {
+      ok_ = false;
+      return nullptr;
+    }
+    char c = peek();
+    ++pos_;
+    auto node = make_node(AstNode::Kind::kSet);
+    if (c == 'd') {
+      node->digits = kAllDigits;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      // \D, \s, \p{...}, back references and the like are outside the subset.
+      ok_ = false;
+      return nullptr;
+    }
+    // An escaped punctuation character is a literal that never matches a digit.
+    return node;
+  }
+
+  AstPtr parse_class() {
+    auto node = make_node(AstNode::Kind::kSet);
+    bool negated = false;
+    if (!at_end() && peek() == '^') {
+      negated = true;
+      ++pos_;
+    }
+    std::uint16_t digits = 0;
+    bool first = true;
+    while (!at_end() && (peek() != ']' || first)) {
+      first = false;
+      char c = peek();
+      ++pos_;
+      int low = -1;
+      if (c == '\\') {
+        if (at_end()) break;
+        char escaped = peek();
+        ++pos_;
+        if (escaped == 'd') {
+          digits |= kAllDigits;
+          continue;
+        }
+        if ((escaped >= 'a' && escaped <= 'z') || (escaped >= 'A' && escaped <= 'Z')) {
+          ok_ = false;
+          return nullptr;
+        }
+        low = static_cast<unsigned char>(escaped);
+      } else if (c == '[') {
+        // Nested classes and POSIX classes are outside the subset.
+        ok_ = false;
+        return nullptr;
+      } else {
+        low = static_cast<unsigned char>(c);
+      }
+      int high = low;
+      if (pos_ + 1 < pattern_.size() && peek() == '-' && pattern_[pos_ + 1] != ']') {
+        high = static_cast<unsigned char>(pattern_[pos_ + 1]);
+        pos_ += 2;
+        if (high == '\\' || high < low) {
+          ok_ = false;
+          return nullptr;
+        }
+      }
+      for (int d = std::max(low, static_cast<int>('0')); d <= std::min(high, static_cast<int>('9')); ++d) {
+        digits |= static_cast<std::uint16_t>(1u << (d - '0'));
+      }
+    }
+    if (at_end()) {
+      ok_ = false;
+      return nullptr;
+    }
+    ++pos_;  // The closing ']'.
+    node->digits = negated ? static_cast<std::uint16_t>(~digits & kAllDigits) : digits;
+    return node;
+  }
+
+  bool parse_number(int& value) {
+    std::size_t start = pos_;
+    value = 0;
+    while (!at_end() && peek() >= '0' && peek() <= '9' && value <= kMaxRepeat) {
+      value = value * 10 + (peek() - '0');
+      ++pos_;
+    }
+    return pos_ > start && value <= kMaxRepeat;
+  }
+
+  AstPtr parse_quantifiers(AstPtr atom) {
+    while (ok_ && !at_end()) {
+      char c = peek();
+      int min = 0;
+      int max = 0;
+      if (c == '?') {
+        min = 0;
+        max = 1;
+        ++pos_;
+      } else if (c == '*') {
+        min = 0;
+        max = kUnbounded;
+        ++pos_;
+      } else if (c == '+') {
+        min = 1;
+        max = kUnbounded;
+        ++pos_;
+      } else if (c == '{') {
+        ++pos_;
+        if (!parse_number(min)) {
+          ok_ = false;
+          return nullptr;
+        }
+        max = min;
+        if (!at_end() && peek() == ',') {
+          ++pos_;
+          if (!at_end() && peek() == '}') {
+            max = kUnbounded;
+          } else if (!parse_number(max) || max < min) {
+            ok_ = false;
+            return nullptr;
+          }
+        }
+        if (at_end() || peek() != '}') {
+          ok_ = false;
+          return nullptr;
+        }
+        ++pos_;
+      } else {
+        break;
+      }
+      // A lazy or possessive suffix changes which match is found, not whether one exists.
+      if (!at_end() && (peek() == '?' || peek() == '+')) ++pos_;
+
+      auto repeat = make_node(AstNode::Kind::kRepeat);
+      repeat->min = min;
+      repeat->max = max;
+      repeat->children.push_back(std::move(atom));
+      atom = std::move(repeat);
+    }
+    return atom;
+  }
+
+  std::string_view pattern_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+// A Thompson NFA. Epsilon nodes have up to two successors; an end-anchor node is an epsilon move
+// that only holds at the end of the input.
+struct NfaNode {
+  enum class Kind { kDigits, kEpsilon, kEndAnchor, kAccept };
+  Kind kind = Kind::kEpsilon;
+  std::uint16_t digits = 0;
+  int out = -1;
+  int out2 = -1;
+  std::uint32_t accept = 0;
+};
+
+class NfaBuilder {
+ public:
+  int add(NfaNode node) {
+    nodes_.push_back(node);
+    return static_cast<int>(nodes_.size()) - 1;
+  }
+
+  // Builds the NFA of `ast` so that it continues at `next`; returns its entry node. The repetition
+  // unrolling builds the body once per copy.
+  int build(const AstNode& ast, int next) {
+    switch (ast.kind) {
+      case AstNode::Kind::kSet: return add({NfaNode::Kind::kDigits, ast.digits, next, -1, 0});
+      case AstNode::Kind::kEndAnchor: return add({NfaNode::Kind::kEndAnchor, 0, next, -1, 0});
+      case AstNode::Kind::kConcat: {
+        int entry = next;
+        for (auto it = ast.children.rbegin(); it != ast.children.rend(); ++it) entry = build(**it, entry);
+        if (entry == next) entry = add({NfaNode::Kind::kEpsilon, 0, next, -1, 0});
+        return entry;
+      }
+      case AstNode::Kind::kAlternation: {
+        if (ast.children.size() == 1) return build(*ast.children[0], next);
+        int entry = build(*ast.children.back(), next);
+        for (auto it = ast.children.rbegin() + 1; it != ast.children.rend(); ++it) {
+          int branch = build(**it, next);
+          entry = add({NfaNode::Kind::kEpsilon, 0, branch, entry, 0});
+        }
+        return entry;
+      }
+      case AstNode::Kind::kRepeat: {
+        const AstNode& body = *ast.children[0];
+        int entry = next;
+        if (ast.max == kUnbounded) {
+          int loop = add({NfaNode::Kind::kEpsilon, 0, -1, next, 0});
+          nodes_[loop].out = build(body, loop);
+          entry = loop;
+        } else {
+          for (int i = ast.min; i < ast.max; ++i) {
+            int copy = build(body, entry);
+            entry = add({NfaNode::Kind::kEpsilon, 0, copy, next, 0});
+            next = entry;
+          }
+        }
+        for (int i = 0; i < ast.min; ++i) entry = build(body, entry);
+        return entry;
+      }
+    }
+    return next;
+  }
+
+  std::vector<NfaNode>& nodes() { return nodes_; }
+
+ private:
+  std::vector<NfaNode> nodes_;
+};
+
+// Adds to `out` the digit, anchor and accept nodes reachable from `node` by epsilon moves.
+// `follow_anchor` also crosses end anchors, for the closure at the end of the input.
+void close_over(const std::vector<NfaNode>& nodes, int node, bool follow_anchor, std::vector<char>& seen,
+                std::vector<int>& out) {
+  std::vector<int> stack{node};
+  while (!stack.empty()) {
+    int current = stack.back();
+    stack.pop_back();
+    if (current < 0 || seen[current]) continue;
+    seen[current] = 1;
+    const NfaNode& n = nodes[current];
+    switch (n.kind) {
+      case NfaNode::Kind::kEpsilon:
+        stack.push_back(n.out2);
+        stack.push_back(n.out);
+        break;
+      case NfaNode::Kind::kEndAnchor:
+        if (follow_anchor) {
+          stack.push_back(n.out);
+        } else {
+          out.push_back(current);
+        }
+        break;
+      case NfaNode::Kind::kDigits:
+      case NfaNode::Kind::kAccept: out.push_back(current); break;
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<DigitAutomaton> DigitAutomaton::compile(const std::vector<std::string_view>& patterns,
+                                                      std::size_t max_states) {
+  if (patterns.size() > 32) return std::nullopt;
+
+  // One NFA entry per non-empty pattern, each ending in its own accept node.
+  NfaBuilder builder;
+  std::vector<int> entries;
+  for (std::size_t i = 0; i < patterns.size(); ++i) {
+    if (patterns[i].empty()) continue;
+    AstPtr ast = Parser(patterns[i]).parse();
+    if (!ast) return std::nullopt;
+    int accept = builder.add({NfaNode::Kind::kAccept, 0, -1, -1, 1u << i});
+    entries.push_back(builder.build(*ast, accept));
+  }
+  const std::vector<NfaNode>& nodes = builder.nodes();
+
+  auto closure = [&](const std::vector<int>& from) {
+    std::vector<char> seen(nodes.size(), 0);
+    std::vector<int> out;
+    for (int node : from) close_over(nodes, node, false, seen, out);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto accepts = [&](const std::vector<int>& set, bool at_end) {
+    std::uint32_t mask = 0;
+    std::vector<char> seen(nodes.size(), 0);
+    std::vector<int> reached;
+    for (int node : set) {
+      if (at_end) {
+        close_over(nodes, node, true, seen, reached);
+      } else {
+        reached.push_back(node);
+      }
+    }
+    for (int node : reached) {
+      if (nodes[node].kind == NfaNode::Kind::kAccept) mask |= nodes[node].accept;
+    }
+    return mask;
+  };
+
+  // Subset construction. State 0 is the dead state, state 1 the start.
+  DigitAutomaton automaton;
+  std::map<std::vector<int>, std::uint32_t> state_ids;
+  std::vector<std::vector<int>> states;
+  auto intern = [&](std::vector<int> set) -> std::uint32_t {
+    auto [it, inserted] = state_ids.emplace(set, static_cast<std::uint32_t>(states.size()));
+    if (inserted) {
+      automaton.accept_.push_back(accepts(set, false));
+      automaton.accept_at_end_.push_back(accepts(set, true));
+      states.push_back(std::move(set));
+    }
+    return it->second;
+  };
+  // The dead state stays out of the map so that the start state is state 1 even when no
+  // pattern can match anything.
+  states.emplace_back();
+  automaton.accept_.push_back(0);
+  automaton.accept_at_end_.push_back(0);
+  intern(closure(entries));
+
+  for (std::size_t state = 0; state < states.size(); ++state) {
+    if (states.size() > max_states) return std::nullopt;
+    // `states` may grow inside the loop; copy the set before interning new ones.
+    const std::vector<int> current = states[state];
+    for (int digit = 0; digit < 10; ++digit) {
+      std::vector<int> moved;
+      for (int node : current) {
+        const NfaNode& n = nodes[node];
+        if (n.kind == NfaNode::Kind::kDigits && (n.digits & (1u << digit))) moved.push_back(n.out);
+      }
+      std::vector<int> target_set = moved.empty() ? std::vector<int>() : closure(moved);
+      std::uint32_t target = target_set.empty() ? kDead : intern(std::move(target_set));
+      automaton.next_.push_back(target);
+    }
+  }
+  return automaton;
+}
+
+std::uint64_t DigitAutomaton::prefix_match_lengths(std::string_view digits) const noexcept {
+  std::uint64_t lengths = 0;
+  std::uint32_t state = kStart;
+  const std::size_t n = std::min<std::size_t>(digits.size(), 63);
+  for (std::size_t i = 0;; ++i) {
+    std::uint32_t mask = i == digits.size() ? accept_at_end_[state] : accept_[state];
+    if (mask != 0) lengths |= std::uint64_t{1} << i;
+    if (i == n) break;
+    state = next_[state * 10 + static_cast<unsigned>(digits[i] - '0')];
+    if (state == kDead) break;
+  }
+  return lengths;
+}
+
+}  // namespace activation::identifiers

@@ -1,0 +1,167 @@
+#include "identifiers/phone.hpp"
+
+#include <array>
+#include <cstring>
+#include <set>
+
+#include <phonenumbers/phonenumberutil.h>
+
+#include "identifiers/phone_fast_path.hpp"
+#include "identifiers/regions.hpp"
+#include "identifiers/text.hpp"
+
+namespace activation::identifiers {
+namespace {
+
+using i18n::phonenumbers::PhoneNumber;
+using i18n::phonenumbers::PhoneNumberUtil;
+
+// The maximum phone text. The field's length limit rejects longer values before parsing, and this
+// bounds the stack buffer that contains the text after the "00" rewrite.
+constexpr std::size_t kMaxPhoneText = 128;
+
+// Indexed by the two letters of a region code: 26 * 26 slots.
+const std::array<bool, 26 * 26>& supported_regions() {
+  static const auto* const kRegions = [] {
+    std::set<std::string> regions;
+    PhoneNumberUtil::GetInstance()->GetSupportedRegions(&regions);
+    auto* table = new std::array<bool, 26 * 26>{};
+    for (const std::string& region : regions) {
+      if (region.size() == 2) (*table)[(region[0] - 'A') * 26 + (region[1] - 'A')] = true;
+    }
+    return table;
+  }();
+  return *kRegions;
+}
+
+}  // namespace
+
+bool is_phone_region(std::string_view region) {
+  if (region.size() != 2 || region[0] < 'A' || region[0] > 'Z' || region[1] < 'A' || region[1] > 'Z')
+    return false;
+  return supported_regions()[(region[0] - 'A') * 26 + (region[1] - 'A')];
+}
+
+PhoneCheck parse_phone_with_libphonenumber(std::string_view text, std::string_view region,
+                                           std::string& e164) {
+  const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
+  PhoneNumber number;
+  if (util->Parse(std::string(text), std::string(region), &number) != PhoneNumberUtil::NO_PARSING_ERROR) {
+    return PhoneCheck::kNotPossible;
+  }
+  PhoneCheck check = PhoneCheck::kValid;
+  if (!util->IsValidNumber(number)) {
+    // A local-only length (a US number without its area code) cannot be matched: not possible here.
+    if (util->IsPossibleNumberWithReason(number) != PhoneNumberUtil::IS_POSSIBLE)
+      return PhoneCheck::kNotPossible;
+    check = PhoneCheck::kPossible;
+  }
+  util->Format(number, PhoneNumberUtil::E164, &e164);
+  return check;
+}
+
+PhoneCheck parse_phone(std::string_view text, std::string_view region, std::string& e164) {
+  switch (PhoneFastPath::instance().parse(text, region, e164)) {
+    case FastPhoneOutcome::kValid: return PhoneCheck::kValid;
+    case FastPhoneOutcome::kPossible: return PhoneCheck::kPossible;
+    case FastPhoneOutcome::kNotPossible: return PhoneCheck::kNotPossible;
+    case FastPhoneOutcome::kUnknown: break;
+  }
+  return parse_phone_with_libphonenumber(text, region, e164);
+}
+
+PhoneOutcome normalize_phone(std::string_view value, std::string_view row_country,
+                             std::string_view default_region, std::string& e164) {
+  PhoneOutcome outcome;
+  if (value.size() > kMaxPhoneText) return outcome;
+
+  // One pass: count the ASCII digits (none, or only zeros, is not a number whatever the region)
+  // and find where the number starts, at the first digit or plus sign.
+  std::size_t digits = 0;
+  std::size_t zeros = 0;
+  std::size_t start = value.size();
+  bool ascii = true;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    const bool digit = c >= '0' && c <= '9';
+    ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+    digits += digit ? 1 : 0;
+    zeros += c == '0' ? 1 : 0;
+    if (start == value.size() && (digit || c == '+' || value.substr(i, 3) == "\xEF\xBC\x8B")) start = i;
+  }
+  if (digits == 0 && ascii) {
+    outcome.kind = PhoneOutcome::Kind::kNoDigits;
+    return outcome;
+  }
+  if (digits > 0 && digits == zeros) {
+    outcome.kind = PhoneOutcome::Kind::kAllZeros;
+    return outcome;
+  }
+
+  // A number that starts with "00" is international whatever the region's own international
+  // prefix is: rewrite the "00" as '+'. U+FF0B FULLWIDTH PLUS SIGN counts as '+', as it does for
+  // libphonenumber.
+  std::array<char, kMaxPhoneText + 1> buffer;
+  std::string_view text = value;
+  if (start + 1 < value.size() && value[start] == '0' && value[start + 1] == '0') {
+    std::memcpy(buffer.data(), value.data(), start);
+    buffer[start] = '+';
+    std::memcpy(buffer.data() + start + 1, value.data() + start + 2, value.size() - start - 2);
+    text = std::string_view(buffer.data(), value.size() - 1);
+    outcome.international = true;
+  } else if (start < value.size() && (value[start] == '+' || value[start] == '\xEF')) {
+    outcome.international = true;
+  }
+
+  if (outcome.international) {
+    PhoneCheck check = parse_phone(text, "ZZ", e164);
+    outcome.kind =
+        check == PhoneCheck::kNotPossible ? PhoneOutcome::Kind::kNotPossible : PhoneOutcome::Kind::kAccepted;
+    outcome.valid = check == PhoneCheck::kValid;
+    return outcome;
+  }
+
+  // The row's country first, then the default region; a valid reading beats a possible one. The
+  // country is looked up only here, as a number with its own country code does not need it.
+  row_country = trim(row_country);
+  if (!row_country.empty()) {
+    TextScan scan = scan_text(row_country);
+    if (scan.problem == TextProblem::kNone) {
+      std::string_view region = lookup_country(row_country, scan.ascii);
+      if (is_phone_region(region)) outcome.row_region = region;
+    }
+  }
+  const std::string_view row_region = outcome.row_region;
+  PhoneCheck row_check = PhoneCheck::kNotPossible;
+  if (!row_region.empty()) {
+    row_check = parse_phone(text, row_region, e164);
+    if (row_check == PhoneCheck::kValid ||
+        (row_check == PhoneCheck::kPossible && row_region == default_region)) {
+      outcome.kind = PhoneOutcome::Kind::kAccepted;
+      outcome.valid = row_check == PhoneCheck::kValid;
+      return outcome;
+    }
+    outcome.row_region_failed = true;
+  }
+  if (row_region == default_region) return outcome;
+
+  // Keep the row's possible reading in `e164` while the default region is tried.
+  std::string kept_row_reading;
+  if (row_check == PhoneCheck::kPossible) kept_row_reading.swap(e164);
+  PhoneCheck default_check = parse_phone(text, default_region, e164);
+  if (default_check == PhoneCheck::kValid ||
+      (default_check == PhoneCheck::kPossible && row_check == PhoneCheck::kNotPossible)) {
+    outcome.kind = PhoneOutcome::Kind::kAccepted;
+    outcome.region_guessed = true;
+    outcome.valid = default_check == PhoneCheck::kValid;
+    return outcome;
+  }
+  if (row_check == PhoneCheck::kPossible) {
+    e164.swap(kept_row_reading);
+    outcome.kind = PhoneOutcome::Kind::kAccepted;
+    outcome.row_region_failed = false;
+  }
+  return outcome;
+}
+
+}  // namespace activation::identifiers

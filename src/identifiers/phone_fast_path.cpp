@@ -1,0 +1,508 @@
+#include "identifiers/phone_fast_path.hpp"
+
+#include <array>
+#include <charconv>
+#include <optional>
+
+#include <phonenumbers/phonemetadata.pb.h>
+
+// libphonenumber keeps its compiled-in metadata behind these two functions. Every build of the
+// library exports them because its own loader calls them, but no installed header declares them.
+// They are declared here as weak symbols: when a build lacks them, the fast path stays off and
+// every number goes through libphonenumber's public API.
+namespace i18n::phonenumbers {
+[[gnu::weak]] int metadata_size();
+[[gnu::weak]] const void* metadata_get();
+}  // namespace i18n::phonenumbers
+
+namespace activation::identifiers {
+namespace {
+
+// libphonenumber's limits on a national significant number.
+constexpr std::size_t kMinNsnLength = 2;
+constexpr std::size_t kMaxNsnLength = 17;
+// Digits the fast path reads before giving the number to libphonenumber.
+constexpr std::size_t kMaxDigits = 20;
+
+// The number descriptions in the order GetNumberTypeHelper() tests them; general first.
+enum Desc : int {
+  kGeneral = 0,
+  kPremiumRate,
+  kTollFree,
+  kSharedCost,
+  kVoip,
+  kPersonalNumber,
+  kPager,
+  kUan,
+  kVoicemail,
+  kFixedLine,
+  kMobile,
+  kDescCount,
+};
+
+enum class LengthCheck { kPossible, kPossibleLocalOnly, kTooShort, kTooLong, kInvalidLength };
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+bool is_literal_digits(std::string_view pattern) {
+  if (pattern.empty()) return false;
+  for (char c : pattern) {
+    if (!is_digit(c)) return false;
+  }
+  return true;
+}
+
+bool has_capture_group(std::string_view pattern) {
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      ++i;
+    } else if (pattern[i] == '(' && (i + 1 == pattern.size() || pattern[i + 1] != '?')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Returns the digits before a top-level '|' at the very start of `pattern` ("1" for "1|(...)"),
+// or an empty view.
+std::string_view literal_first_alternative(std::string_view pattern) {
+  std::size_t i = 0;
+  while (i < pattern.size() && is_digit(pattern[i])) ++i;
+  return i > 0 && i < pattern.size() && pattern[i] == '|' ? pattern.substr(0, i) : std::string_view();
+}
+
+}  // namespace
+
+struct PhoneFastPath::Region {
+  std::string id;
+  int country_code = 0;
+  std::string country_code_digits;
+
+  DigitAutomaton descs;  // Bit i of a match is Desc i.
+  std::array<std::uint32_t, kDescCount> length_masks{};
+  std::array<bool, kDescCount> lengths_listed{};
+  std::vector<int> general_lengths;
+  std::uint32_t local_only_lengths = 0;
+  bool same_mobile_and_fixed_line = false;
+  // For each length, the descriptions that allow it: those without a list of lengths and those
+  // whose list contains it. Mobile is left out when it shares the fixed-line pattern, because
+  // GetNumberTypeHelper() then does not test it.
+  std::array<std::uint32_t, kMaxNsnLength + 1> descs_by_length{};
+  // Main regions only: every region of the calling code lists no general length that this one
+  // lacks, so a number of a length this region rejects is valid nowhere under the code.
+  bool lengths_cover_calling_code = false;
+
+  std::string general_pattern;
+  std::string leading_digits_pattern;
+  std::optional<DigitAutomaton> leading_digits;
+  std::string international_prefix_literal;  // Set when the prefix is plain digits, such as "011".
+  std::optional<DigitAutomaton> international_prefix;
+
+  std::string national_prefix;  // national_prefix_for_parsing
+  bool national_prefix_is_literal = false;
+  std::optional<DigitAutomaton> national_prefix_pattern;
+  bool transform_applies = false;  // A transform rule, and a capture group that can feed it.
+  std::string first_alternative;   // "1" for "1|([2-9]\d{6})$": a literal first alternative.
+
+  bool general_matches(std::string_view number) const { return (descs.full_match(number) & 1u) != 0; }
+
+  // libphonenumber's TestNumberLength() against the general description.
+  LengthCheck test_length(std::string_view number) const {
+    if (general_lengths.empty() || general_lengths.front() == -1) return LengthCheck::kInvalidLength;
+    const int length = static_cast<int>(number.size());
+    if (length < 32 && (local_only_lengths & (1u << length))) return LengthCheck::kPossibleLocalOnly;
+    if (general_lengths.front() == length) return LengthCheck::kPossible;
+    if (general_lengths.front() > length) return LengthCheck::kTooShort;
+    if (general_lengths.back() < length) return LengthCheck::kTooLong;
+    for (std::size_t i = 1; i < general_lengths.size(); ++i) {
+      if (general_lengths[i] == length) return LengthCheck::kPossible;
+    }
+    return LengthCheck::kInvalidLength;
+  }
+
+  // libphonenumber's GetNumberTypeHelper(...) != UNKNOWN: the number matches the general
+  // description and at least one type, each counting only at the lengths it lists.
+  bool has_number_type(std::string_view number) const {
+    if (number.size() > kMaxNsnLength) return false;
+    const std::uint32_t matches = descs.full_match(number) & descs_by_length[number.size()];
+    return (matches & 1u) != 0 && (matches & ~1u) != 0;
+  }
+
+  enum class Strip { kUnchanged, kStripped, kUnknown };
+
+  // libphonenumber's MaybeStripNationalPrefixAndCarrierCode(). On kStripped, `prefix_length` digits
+  // come off the front of `number`.
+  Strip strip_national_prefix(std::string_view number, std::size_t& prefix_length) const {
+    if (number.empty() || national_prefix.empty()) return Strip::kUnchanged;
+
+    std::uint64_t lengths = 0;
+    if (national_prefix_is_literal) {
+      if (number.substr(0, national_prefix.size()) == national_prefix)
+        lengths = 1ull << national_prefix.size();
+    } else {
+      lengths = national_prefix_pattern->prefix_match_lengths(number);
+    }
+    // An empty match consumes nothing and captures nothing, so no transform applies either.
+    if (lengths == 0 || lengths == 1) return Strip::kUnchanged;
+
+    std::size_t length = 0;
+    if (!first_alternative.empty() && number.substr(0, first_alternative.size()) == first_alternative) {
+      // ICU tries alternatives in order: a leading literal alternative such as the "1" of
+      // "1|([2-9]\d{6})$" wins, and leaves every capture group, hence the transform, unused.
+      length = first_alternative.size();
+    } else if (transform_applies || (lengths & (lengths - 1)) != 0) {
+      // A transform depends on what the groups capture, and several possible prefix lengths on the
+      // regex engine's order of preference: neither is modelled here.
+      return Strip::kUnknown;
+    } else {
+      while ((lengths & (1ull << length)) == 0) ++length;
+    }
+    if (general_matches(number) && !general_matches(number.substr(length))) return Strip::kUnchanged;
+    prefix_length = length;
+    return Strip::kStripped;
+  }
+};
+
+PhoneFastPath::PhoneFastPath() {
+  using i18n::phonenumbers::PhoneMetadata;
+  using i18n::phonenumbers::PhoneMetadataCollection;
+  using i18n::phonenumbers::PhoneNumberDesc;
+
+  if (&i18n::phonenumbers::metadata_get == nullptr || &i18n::phonenumbers::metadata_size == nullptr) return;
+  PhoneMetadataCollection collection;
+  if (!collection.ParseFromArray(i18n::phonenumbers::metadata_get(), i18n::phonenumbers::metadata_size()))
+    return;
+
+  std::vector<std::unique_ptr<Region>> regions;
+  for (const PhoneMetadata& metadata : collection.metadata()) {
+    auto region = std::make_unique<Region>();
+    region->id = metadata.id();
+    region->country_code = metadata.country_code();
+    region->country_code_digits = std::to_string(metadata.country_code());
+    if (region->country_code <= 0 || region->country_code >= 1000) return;
+
+    const std::array<const PhoneNumberDesc*, kDescCount> descs = {
+        &metadata.general_desc(), &metadata.premium_rate(),    &metadata.toll_free(), &metadata.shared_cost(),
+        &metadata.voip(),         &metadata.personal_number(), &metadata.pager(),     &metadata.uan(),
+        &metadata.voicemail(),    &metadata.fixed_line(),      &metadata.mobile()};
+    std::vector<std::string_view> patterns;
+    for (int i = 0; i < kDescCount; ++i) {
+      patterns.push_back(descs[i]->national_number_pattern());
+      region->lengths_listed[i] = descs[i]->possible_length_size() > 0;
+      for (int length : descs[i]->possible_length()) {
+        if (length >= 0 && length < 32) region->length_masks[i] |= 1u << length;
+      }
+    }
+    auto compiled = DigitAutomaton::compile(patterns);
+    if (!compiled) return;
+    region->descs = std::move(*compiled);
+    region->general_lengths.assign(metadata.general_desc().possible_length().begin(),
+                                   metadata.general_desc().possible_length().end());
+    for (int length : metadata.general_desc().possible_length_local_only()) {
+      if (length >= 0 && length < 32) region->local_only_lengths |= 1u << length;
+    }
+    region->same_mobile_and_fixed_line = metadata.same_mobile_and_fixed_line_pattern();
+    for (std::size_t length = 0; length <= kMaxNsnLength; ++length) {
+      for (int desc = 0; desc < kDescCount; ++desc) {
+        if (desc == kMobile && region->same_mobile_and_fixed_line) continue;
+        if (!region->lengths_listed[desc] || (region->length_masks[desc] & (1u << length)) != 0) {
+          region->descs_by_length[length] |= 1u << desc;
+        }
+      }
+    }
+
+    region->general_pattern = metadata.general_desc().national_number_pattern();
+    if (metadata.has_leading_digits() && !metadata.leading_digits().empty()) {
+      region->leading_digits_pattern = metadata.leading_digits();
+      region->leading_digits = DigitAutomaton::compile({metadata.leading_digits()});
+      if (!region->leading_digits) return;
+    }
+    if (is_literal_digits(metadata.international_prefix())) {
+      region->international_prefix_literal = metadata.international_prefix();
+    } else if (!metadata.international_prefix().empty()) {
+      region->international_prefix = DigitAutomaton::compile({metadata.international_prefix()});
+      if (!region->international_prefix) return;
+    }
+    region->national_prefix = metadata.national_prefix_for_parsing();
+    region->transform_applies =
+        !metadata.national_prefix_transform_rule().empty() && has_capture_group(region->national_prefix);
+    region->first_alternative = literal_first_alternative(region->national_prefix);
+    region->national_prefix_is_literal = is_literal_digits(region->national_prefix);
+    if (!region->national_prefix.empty() && !region->national_prefix_is_literal) {
+      region->national_prefix_pattern = DigitAutomaton::compile({region->national_prefix});
+      if (!region->national_prefix_pattern) return;
+    }
+    regions.push_back(std::move(region));
+  }
+
+  // The same lookup order as libphonenumber: the main country of a shared calling code first, then
+  // the others in metadata order.
+  std::vector<std::vector<Region*>> by_calling_code(1000);
+  std::vector<const Region*> by_region_code(26 * 26, nullptr);
+  for (std::size_t i = 0; i < regions.size(); ++i) {
+    Region* region = regions[i].get();
+    auto& list = by_calling_code[region->country_code];
+    if (collection.metadata(static_cast<int>(i)).main_country_for_code()) {
+      list.insert(list.begin(), region);
+    } else {
+      list.push_back(region);
+    }
+    const std::string& id = region->id;
+    if (id.size() == 2 && id[0] >= 'A' && id[0] <= 'Z' && id[1] >= 'A' && id[1] <= 'Z') {
+      by_region_code[(id[0] - 'A') * 26 + (id[1] - 'A')] = region;
+    }
+  }
+
+  for (auto& list : by_calling_code) {
+    if (list.empty()) continue;
+    Region* main = list.front();
+    const std::uint32_t main_lengths = main->length_masks[kGeneral];
+    bool covers = main->lengths_listed[kGeneral];
+    for (const Region* region : list) {
+      covers =
+          covers && region->lengths_listed[kGeneral] && (region->length_masks[kGeneral] & ~main_lengths) == 0;
+    }
+    main->lengths_cover_calling_code = covers;
+  }
+
+  std::vector<std::optional<DigitAutomaton>> region_selectors(by_calling_code.size());
+  for (std::size_t code = 0; code < by_calling_code.size(); ++code) {
+    const auto& list = by_calling_code[code];
+    if (list.size() < 2 || list.size() > 32) continue;
+    std::vector<std::string> selectors;
+    for (const Region* region : list) {
+      selectors.push_back(region->leading_digits ? "(?:" + region->leading_digits_pattern + ")\\d*"
+                                                 : region->general_pattern);
+    }
+    std::vector<std::string_view> views(selectors.begin(), selectors.end());
+    region_selectors[code] = DigitAutomaton::compile(views);
+    if (!region_selectors[code]) return;
+  }
+
+  regions_ = std::move(regions);
+  by_region_code_ = std::move(by_region_code);
+  by_calling_code_.resize(by_calling_code.size());
+  for (std::size_t code = 0; code < by_calling_code.size(); ++code) {
+    by_calling_code_[code].assign(by_calling_code[code].begin(), by_calling_code[code].end());
+  }
+  region_selectors_ = std::move(region_selectors);
+}
+
+const PhoneFastPath& PhoneFastPath::instance() {
+  static const PhoneFastPath* const kInstance = new PhoneFastPath();
+  return *kInstance;
+}
+
+std::vector<std::string> PhoneFastPath::regions() const {
+  std::vector<std::string> codes;
+  for (const Region* region : by_region_code_) {
+    if (region != nullptr) codes.push_back(region->id);
+  }
+  return codes;
+}
+
+const PhoneFastPath::Region* PhoneFastPath::region_for_code(std::string_view region) const {
+  if (by_region_code_.empty() || region.size() != 2) return nullptr;
+  if (region[0] < 'A' || region[0] > 'Z' || region[1] < 'A' || region[1] > 'Z') return nullptr;
+  return by_region_code_[(region[0] - 'A') * 26 + (region[1] - 'A')];
+}
+
+const std::vector<const PhoneFastPath::Region*>* PhoneFastPath::regions_for_calling_code(
+    int country_code) const {
+  if (country_code <= 0 || country_code >= static_cast<int>(by_calling_code_.size())) return nullptr;
+  const auto& list = by_calling_code_[country_code];
+  return list.empty() ? nullptr : &list;
+}
+
+// libphonenumber's IsValidNumber(): find the region of the number within its calling code, then
+// check that the number has a type there.
+bool PhoneFastPath::is_valid(int country_code, std::string_view national_number) const {
+  const auto* candidates = regions_for_calling_code(country_code);
+  if (candidates == nullptr) return false;
+  if (candidates->size() == 1) return candidates->front()->has_number_type(national_number);
+  // Most numbers of a shared calling code belong to its main country, which comes first.
+  const Region* main = candidates->front();
+  if (!main->leading_digits && main->has_number_type(national_number)) return true;
+  const auto& selector = region_selectors_[country_code];
+  const std::uint32_t selected = selector ? selector->full_match(national_number) : ~0u;
+  for (std::size_t i = 0; i < candidates->size(); ++i) {
+    if (i < 32 && (selected & (1u << i)) == 0) continue;
+    const Region* region = (*candidates)[i];
+    if (region->leading_digits) {
+      if (!selector && region->leading_digits->prefix_match_lengths(national_number) == 0) continue;
+      return region->has_number_type(national_number);
+    }
+    if (region->has_number_type(national_number)) return true;
+  }
+  return false;
+}
+
+FastPhoneOutcome PhoneFastPath::parse(std::string_view text, std::string_view region_code,
+                                      std::string& e164) const {
+  if (!available()) return FastPhoneOutcome::kUnknown;
+
+  // Read the layout: separators, an optional '+', digits and separators, an optional extension.
+  // libphonenumber drops leading characters up to the first digit or '+'; only separators are
+  // accepted there, anything else goes to the slow path.
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  while (i < n && !is_digit(text[i]) && text[i] != '+') {
+    char c = text[i];
+    if (c != ' ' && c != '(' && c != '-' && c != '.') return FastPhoneOutcome::kUnknown;
+    ++i;
+  }
+  bool plus = false;
+  if (i < n && text[i] == '+') {
+    plus = true;
+    ++i;
+  }
+  std::array<char, kMaxDigits> digit_buffer{};
+  std::size_t digit_count = 0;
+  bool has_slash = false;
+  for (; i < n; ++i) {
+    char c = text[i];
+    if (is_digit(c)) {
+      if (digit_count == kMaxDigits) return FastPhoneOutcome::kUnknown;
+      digit_buffer[digit_count++] = c;
+    } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
+      continue;
+    } else if (c == '/') {
+      has_slash = true;
+    } else {
+      break;
+    }
+  }
+
+  // An extension: "x" with up to 9 digits, or "ext"/"ext." with up to 20, as libphonenumber's
+  // ambiguous and explicit extension labels allow, then the end of the text.
+  if (i < n) {
+    // After a '/', libphonenumber reads "/ x..." as the start of a second number.
+    if (has_slash) return FastPhoneOutcome::kUnknown;
+    std::size_t max_extension_digits = 0;
+    if (text[i] == 'x' || text[i] == 'X') {
+      ++i;
+      max_extension_digits = 9;
+    } else if (i + 3 <= n && (text[i] == 'e' || text[i] == 'E') &&
+               (text[i + 1] == 'x' || text[i + 1] == 'X') && (text[i + 2] == 't' || text[i + 2] == 'T')) {
+      i += 3;
+      max_extension_digits = 20;
+    } else {
+      return FastPhoneOutcome::kUnknown;
+    }
+    if (i < n && (text[i] == '.' || text[i] == ':')) ++i;
+    while (i < n && (text[i] == ' ' || text[i] == '-')) ++i;
+    std::size_t extension_digits = 0;
+    while (i < n && is_digit(text[i])) {
+      ++extension_digits;
+      ++i;
+    }
+    if (i != n || extension_digits == 0 || extension_digits > max_extension_digits)
+      return FastPhoneOutcome::kUnknown;
+  }
+  if (digit_count < 3) return FastPhoneOutcome::kUnknown;
+  const std::string_view digits(digit_buffer.data(), digit_count);
+
+  // Find the calling code and the metadata that parsing continues with, as ParseHelper() and
+  // MaybeExtractCountryCode() do.
+  std::string_view national;
+  const Region* metadata = nullptr;
+  int country_code = 0;
+  const Region* region = plus ? nullptr : region_for_code(region_code);
+  if (!plus && region == nullptr) return FastPhoneOutcome::kUnknown;
+
+  // A national number that starts with the region's international prefix ("011" in the US) is
+  // dialled abroad, unless a 0 follows the prefix. Such a number then reads like a '+' number.
+  std::string_view international;
+  bool after_prefix = false;
+  if (plus) {
+    international = digits;
+  } else if (const std::string& idd = region->international_prefix_literal;
+             !idd.empty() && digits.substr(0, idd.size()) == idd) {
+    if (digits.size() == idd.size() || digits[idd.size()] != '0') {
+      international = digits.substr(idd.size());
+      after_prefix = true;
+    }
+  } else if (region->international_prefix &&
+             region->international_prefix->prefix_match_lengths(digits) != 0) {
+    return FastPhoneOutcome::kUnknown;
+  }
+
+  if (plus || after_prefix) {
+    // libphonenumber retries a failed '+' number as a national one when it has a region, which
+    // only "ZZ" rules out.
+    const bool retries = plus && region_code != "ZZ";
+    if (international.size() <= kMinNsnLength)
+      return retries ? FastPhoneOutcome::kUnknown : FastPhoneOutcome::kNotPossible;
+    for (std::size_t length = 1; length <= 3 && international[0] != '0'; ++length) {
+      int code = 0;
+      std::from_chars(international.data(), international.data() + length, code);
+      if (const auto* list = regions_for_calling_code(code)) {
+        country_code = code;
+        metadata = list->front();
+        national = international.substr(length);
+        break;
+      }
+    }
+    if (metadata == nullptr) return retries ? FastPhoneOutcome::kUnknown : FastPhoneOutcome::kNotPossible;
+  } else {
+    metadata = region;
+    country_code = region->country_code;
+    national = digits;
+
+    // A national number may start with the region's own calling code ("1 415 ..." in the US).
+    const std::string& code_digits = region->country_code_digits;
+    if (digits.substr(0, code_digits.size()) == code_digits) {
+      std::string_view potential = digits.substr(code_digits.size());
+      std::size_t prefix_length = 0;
+      switch (region->strip_national_prefix(potential, prefix_length)) {
+        case Region::Strip::kUnknown: return FastPhoneOutcome::kUnknown;
+        case Region::Strip::kStripped: potential.remove_prefix(prefix_length); break;
+        case Region::Strip::kUnchanged: break;
+      }
+      if ((!region->general_matches(digits) && region->general_matches(potential)) ||
+          region->test_length(digits) == LengthCheck::kTooLong) {
+        national = potential;
+        metadata = regions_for_calling_code(country_code)->front();
+      }
+    }
+  }
+  if (national.size() < kMinNsnLength) return FastPhoneOutcome::kNotPossible;
+
+  // Strip the national prefix when what remains still has a possible length.
+  std::size_t prefix_length = 0;
+  switch (metadata->strip_national_prefix(national, prefix_length)) {
+    case Region::Strip::kUnknown: return FastPhoneOutcome::kUnknown;
+    case Region::Strip::kStripped: {
+      std::string_view potential = national.substr(prefix_length);
+      LengthCheck check = metadata->test_length(potential);
+      if (check != LengthCheck::kTooShort && check != LengthCheck::kPossibleLocalOnly &&
+          check != LengthCheck::kInvalidLength) {
+        national = potential;
+      }
+      break;
+    }
+    case Region::Strip::kUnchanged: break;
+  }
+  if (national.size() < kMinNsnLength || national.size() > kMaxNsnLength)
+    return FastPhoneOutcome::kNotPossible;
+
+  // IsPossibleNumberWithReason() judges the length by the main region of the calling code. When
+  // that region's lengths cover every region of the code, a length it rejects cannot be valid
+  // either, and the patterns need not run.
+  const Region* main = regions_for_calling_code(country_code)->front();
+  const bool possible = main->test_length(national) == LengthCheck::kPossible;
+  if (!possible && main->lengths_cover_calling_code) return FastPhoneOutcome::kNotPossible;
+  FastPhoneOutcome outcome = FastPhoneOutcome::kValid;
+  if (!is_valid(country_code, national)) {
+    if (!possible) return FastPhoneOutcome::kNotPossible;
+    outcome = FastPhoneOutcome::kPossible;
+  }
+  e164.assign(1, '+');
+  e164.append(metadata->country_code_digits);
+  e164.append(national);
+  return outcome;
+}
+
+}  // namespace activation::identifiers

@@ -1,0 +1,40 @@
+// Objects that the platform adapters of one process share: one rate limiter per platform account
+// and one circuit breaker per destination. Adapters are created per (job, destination) run, but
+// quotas belong to the account and health to the destination, so both outlive any one run.
+//
+// Thread safety: every function may be called from any thread; the returned limiters and breakers
+// are thread-safe themselves.
+#ifndef ACTIVATION_PLATFORMS_PLATFORM_SERVICES_HPP_
+#define ACTIVATION_PLATFORMS_PLATFORM_SERVICES_HPP_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "activation/circuit_breaker.hpp"
+#include "activation/log.hpp"
+#include "activation/rate_limiter.hpp"
+#include "activation/status.hpp"
+
+namespace activation::platforms {
+
+// Returns the process's limiter of (platform, account). The first caller creates it, with
+// `policy` when given, else with the platform's default policy. A later caller that passes a
+// different policy gets the existing limiter and a warning in the log, because a limiter keeps the
+// policy it was created with. Fails with kInvalidArgument for a policy that does not validate and
+// kNotFound for a platform without a default when `policy` is empty.
+Result<std::shared_ptr<RateLimiter>> account_limiter(std::string_view platform, std::string_view account,
+                                                     const std::optional<RateLimitPolicy>& policy,
+                                                     const Logger& logger);
+
+// Returns the process's circuit breaker called `key`, creating it with `options` on first use.
+// Transitions are logged with the logger of the first caller. Fails with kInvalidArgument for
+// options out of range.
+Result<std::shared_ptr<CircuitBreaker>> destination_breaker(const std::string& key,
+                                                            const CircuitBreakerOptions& options,
+                                                            const Logger& logger);
+
+}  // namespace activation::platforms
+
+#endif  // ACTIVATION_PLATFORMS_PLATFORM_SERVICES_HPP_

@@ -1,0 +1,97 @@
+#include <doctest/doctest.h>
+
+#include <random>
+#include <regex>
+#include <string>
+
+#include "identifiers/digit_automaton.hpp"
+
+using activation::identifiers::DigitAutomaton;
+
+namespace {
+
+// A random pattern of the subset that libphonenumber's metadata uses: digits, classes, groups,
+// alternation and bounded repetition.
+std::string random_pattern(std::mt19937_64& rng, int depth) {
+  std::string pattern;
+  int pieces = 1 + static_cast<int>(rng() % 3);
+  for (int i = 0; i < pieces; ++i) {
+    switch (rng() % (depth >= 2 ? 3 : 5)) {
+      case 0: pattern += static_cast<char>('0' + rng() % 10); break;
+      case 1: pattern += "\\d"; break;
+      case 2: {
+        char low = static_cast<char>('0' + rng() % 10);
+        char high = static_cast<char>(low + rng() % ('9' - low + 1));
+        pattern += std::string("[") + low + "-" + high + (rng() % 2 ? "5" : "") + "]";
+        break;
+      }
+      case 3:
+        pattern += "(?:" + random_pattern(rng, depth + 1) + "|" + random_pattern(rng, depth + 1) + ")";
+        break;
+      default: pattern += "(" + random_pattern(rng, depth + 1) + ")"; break;
+    }
+    switch (rng() % 6) {
+      case 0: pattern += "?"; break;
+      case 1: pattern += "{" + std::to_string(rng() % 3) + "}"; break;
+      case 2: {
+        int low = static_cast<int>(rng() % 3);
+        pattern += "{" + std::to_string(low) + "," + std::to_string(low + rng() % 3) + "}";
+        break;
+      }
+      default: break;
+    }
+  }
+  return pattern;
+}
+
+}  // namespace
+
+TEST_CASE("digit automaton matches like std::regex on generated patterns") {
+  std::mt19937_64 rng(3);
+  for (int p = 0; p < 300; ++p) {
+    std::string first = random_pattern(rng, 0);
+    std::string second = random_pattern(rng, 0);
+    CAPTURE(first);
+    CAPTURE(second);
+    auto automaton = DigitAutomaton::compile({first, second});
+    REQUIRE(automaton.has_value());
+    std::regex first_regex(first);
+    std::regex second_regex(second);
+    for (int s = 0; s < 100; ++s) {
+      std::string digits;
+      std::size_t length = rng() % 12;
+      for (std::size_t i = 0; i < length; ++i) digits += static_cast<char>('0' + rng() % 10);
+      CAPTURE(digits);
+      std::uint32_t expected = (std::regex_match(digits, first_regex) ? 1u : 0u) |
+                               (std::regex_match(digits, second_regex) ? 2u : 0u);
+      REQUIRE(automaton->full_match(digits) == expected);
+
+      std::uint64_t prefixes = 0;
+      for (std::size_t k = 0; k <= digits.size(); ++k) {
+        if (std::regex_match(digits.substr(0, k), first_regex) ||
+            std::regex_match(digits.substr(0, k), second_regex)) {
+          prefixes |= std::uint64_t{1} << k;
+        }
+      }
+      REQUIRE(automaton->prefix_match_lengths(digits) == prefixes);
+    }
+  }
+}
+
+TEST_CASE("digit automaton end anchor holds only at the end") {
+  auto automaton = DigitAutomaton::compile({"1|([2-9]\\d{2})$"});
+  REQUIRE(automaton.has_value());
+  CHECK(automaton->prefix_match_lengths("1234") == 0b10);
+  CHECK(automaton->prefix_match_lengths("234") == 0b1000);
+  CHECK(automaton->prefix_match_lengths("2345") == 0);
+  CHECK(automaton->full_match("234") == 1);
+}
+
+TEST_CASE("digit automaton refuses syntax outside its subset") {
+  for (const char* pattern : {"^1", "1.2", "\\s", "(?=1)2", "(?i)1", "[[:digit:]]", "1{", "(1", "1)", "\\"}) {
+    CAPTURE(pattern);
+    CHECK_FALSE(DigitAutomaton::compile({pattern}).has_value());
+  }
+  CHECK(DigitAutomaton::compile({""}).has_value());
+  CHECK(DigitAutomaton::compile({""})->full_match("") == 0);
+}
