@@ -210,3 +210,21 @@ TEST_CASE("circuit opens after repeated 5xx responses") {
 }
 
 }  // namespace activation::testing
+
+namespace activation::testing {
+
+TEST_CASE("replace without members fails") {
+  set_test_token();
+  ServerProcess server({});
+  auto adapter = make_adapter(meta_destination(server, "fb", "empty-replace"));
+  REQUIRE(adapter.is_ok());
+  REQUIRE((*adapter)->begin(email_phone_run(10, SyncMode::kReplace)).is_ok());
+  Status finished = (*adapter)->finish(DestinationRunSummary{});
+  CHECK(finished.code() == StatusCode::kFailedPrecondition);
+  CHECK(finished.message() ==
+        "destination 'fb': the replace sent no member because the source has no valid row. Meta cannot "
+        "replace an "
+        "audience with an empty list, so the audience was left as it was");
+}
+
+}  // namespace activation::testing

@@ -24,8 +24,8 @@ namespace activation::testing {
 
 // The environment variable the test destinations read their token from. The server accepts any
 // token unless started with --token. Tests that set their own rate limit use an ad account of
-// their own, because the process keeps one limiter per account with the policy it was created
-// with, and a later server may get the port of an earlier one.
+// their own. The process keeps one limiter per account with the policy it was created with, and a
+// later server may get the port of an earlier one.
 inline constexpr const char* kTokenVariable = "ACT_META_TEST_TOKEN";
 inline constexpr const char* kTestToken = "test-token";
 inline constexpr const char* kAdAccount = "act_1001";

@@ -453,8 +453,8 @@ Status MetaDestination::finish(const DestinationRunSummary& summary) {
       !state_.slot(SessionKind::kReplace).started()) {
     return failed_precondition(
         "destination '" + name_ +
-        "': the replace sent no member, because the source had no valid row, and Meta cannot "
-        "replace an audience with an empty list; the audience was left as it was");
+        "': the replace sent no member because the source has no valid row. Meta cannot replace an "
+        "audience with an empty list, so the audience was left as it was");
   }
   // A closing request must carry a row, so it sends one row of the session again. Set semantics
   // make that harmless for an add or a replace. A repeated remove would be harmless too, but Meta
