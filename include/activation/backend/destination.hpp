@@ -86,9 +86,9 @@ struct OperationResult {
   Reason reason;                               // Empty for kAccepted.
 };
 
-// The answer to one batch.
+// The destination's result for one batch.
 struct BatchResult {
-  // Not OK when the whole batch failed in transport (no connection, a 5xx answer, a full disk):
+  // Not OK when the whole batch failed in transport (no connection, a 5xx response, a full disk):
   // `results` is then empty, and the engine retries the batch by the code's class.
   // kResourceExhausted is a rate limit, kUnavailable, kIoError and kDeadlineExceeded are
   // transient; other codes end the destination's run.
@@ -100,7 +100,7 @@ struct BatchResult {
   std::string session_state = "{}";
 };
 
-// What an adapter knows of the run it serves.
+// The run an adapter serves: job, audience, destination, mode and restored session.
 struct DestinationRun {
   std::int64_t job_id = 0;
   std::string audience;
@@ -130,7 +130,7 @@ class ACT_EXPORT DestinationAdapter {
 
   // The identifier profile the adapter's payloads follow.
   virtual Platform profile() const = 0;
-  // The most operations the destination takes in one request.
+  // The maximum number of operations the destination takes in one request.
   virtual std::size_t max_batch_size() const = 0;
 
   // Prepares a run: finds or creates the destination list, restores a session. Fails with a
@@ -142,7 +142,7 @@ class ACT_EXPORT DestinationAdapter {
   virtual Status finish(const DestinationRunSummary& summary) = 0;
 };
 
-// What a factory gets besides the destination's configuration.
+// The services a factory gets besides the destination's configuration.
 struct DestinationEnvironment {
   Logger logger;
   // Returns the value of the secret `name` of this destination (from the environment variable
