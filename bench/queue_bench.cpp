@@ -1,15 +1,21 @@
 // queue_bench: throughput, claim latency and memory of the SQLite job queue, printed next to the
 // figures of BullMQ, pg-boss and graphile-worker measured on the same kind of machine.
 //
+// With --postgres CONNINFO the same measurements run on the PostgreSQL store (a fresh schema per
+// run), processing with 1 and with 4 worker processes, each figure with the CPU time that the
+// workers and the PostgreSQL server spent on it, next to the PostgreSQL-backed peers.
+//
 // Each measurement runs the worker in a child process (this program, re-executed), so that its
 // peak RSS is the worker's own. The producer and the worker then talk through the store file, as
 // the peers' producers and workers talk through their servers.
 //
 //   queue_bench [--jobs N] [--trickle K] [--rate R] [--dir DIR] [--prefetch P] [--repeat R]
+//   queue_bench --postgres CONNINFO [--server-pid-file FILE] [--threads T] [--jobs N] ...
 //
 // Each measurement runs R times (default 3) and the median is printed, because other programs on a
 // shared machine disturb single runs; every run's figures are printed below the table.
 // docs/benchmarks/queue.md records the figures and the machine.
+#include <libpq-fe.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,9 +28,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,7 +62,15 @@ struct Options {
   std::string child;
   std::string store;
   int threads = 1;
+  // PostgreSQL mode: the server, the postmaster.pid file for its CPU time, the worker processes.
+  std::string postgres;
+  std::string server_pid_file;
+  int processes = 1;
 };
+
+// In PostgreSQL mode a store location is "pg:SCHEMA" of the database in this variable, which the
+// parent sets for its children.
+constexpr const char* kConninfoVariable = "ACTIVATION_BENCH_POSTGRES";
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -80,6 +96,16 @@ double peak_rss_mib() {
 }
 
 std::shared_ptr<activation::Store> open_store(const std::string& path) {
+  if (path.rfind("pg:", 0) == 0) {
+    const char* conninfo = std::getenv(kConninfoVariable);
+    if (conninfo == nullptr) die(std::string(kConninfoVariable) + " is not set");
+    activation::PostgresStoreOptions options;
+    options.schema = path.substr(3);
+    options.pool_size = 8;
+    auto store = activation::open_postgresql_store(conninfo, options);
+    if (!store.is_ok()) die(store.status().to_string());
+    return std::move(store).value();
+  }
   auto store = activation::open_sqlite_store(path);
   if (!store.is_ok()) die(store.status().to_string());
   return std::move(store).value();
@@ -150,7 +176,16 @@ void child_process(const Options& options) {
   const auto start = Clock::now();
   if (auto started = (*pool)->start(); !started.is_ok()) die(started.to_string());
   const auto limit = start + 600s;
-  while ((*pool)->stats().completed < options.jobs && Clock::now() < limit) std::this_thread::sleep_for(1ms);
+  if (options.processes > 1) {
+    // Several processes share the jobs: this one stops when the store has recorded all of them.
+    while (Clock::now() < limit) {
+      auto metrics = queue->metrics();
+      if (metrics.is_ok() && metrics->completed >= options.jobs) break;
+      std::this_thread::sleep_for(5ms);
+    }
+  } else {
+    while ((*pool)->stats().completed < options.jobs && Clock::now() < limit) std::this_thread::sleep_for(1ms);
+  }
   const double elapsed = seconds_since(start);
   const auto stats = (*pool)->stats();
   (void)(*pool)->shutdown(5s);
@@ -232,9 +267,10 @@ Child spawn(const Options& options, const std::string& scenario, int threads) {
     close(fds[1]);
     const std::string jobs = std::to_string(options.jobs), trickle = std::to_string(options.trickle),
                       thread_count = std::to_string(threads), prefetch = std::to_string(options.prefetch);
+    const std::string processes = std::to_string(options.processes);
     execl("/proc/self/exe", "queue_bench", "--child", scenario.c_str(), "--store", options.store.c_str(), "--jobs",
           jobs.c_str(), "--trickle", trickle.c_str(), "--threads", thread_count.c_str(), "--prefetch",
-          prefetch.c_str(), static_cast<char*>(nullptr));
+          prefetch.c_str(), "--processes", processes.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   close(fds[1]);
@@ -256,14 +292,88 @@ nlohmann::json finish(Child& child) {
   const std::string line = read_line(child.output);
   fclose(child.output);
   int wstatus = 0;
-  waitpid(child.pid, &wstatus, 0);
+  rusage usage{};
+  wait4(child.pid, &wstatus, 0, &usage);
   if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) die("a child measurement failed");
   auto json = nlohmann::json::parse(line, nullptr, false);
   if (json.is_discarded()) die("a child printed no result: " + line);
+  json["user_s"] = static_cast<double>(usage.ru_utime.tv_sec) + static_cast<double>(usage.ru_utime.tv_usec) / 1e6;
+  json["sys_s"] = static_cast<double>(usage.ru_stime.tv_sec) + static_cast<double>(usage.ru_stime.tv_usec) / 1e6;
   return json;
 }
 
+// Runs one SQL command on the PostgreSQL server of the bench; dies on failure.
+void postgres_command(const std::string& sql) {
+  PGconn* conn = PQconnectdb(std::getenv(kConninfoVariable));
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  if (PQstatus(conn) != CONNECTION_OK) die(std::string("cannot connect to PostgreSQL: ") + PQerrorMessage(conn));
+  PGresult* result = PQexec(conn, sql.c_str());
+  const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK;
+  const std::string error = ok ? "" : PQresultErrorMessage(result);
+  PQclear(result);
+  PQfinish(conn);
+  if (!ok) die(sql + ": " + error);
+}
+
+// CPU seconds (user, system) of the PostgreSQL server: the postmaster with its reaped children
+// (backends that have exited) and its live children.
+struct CpuTime {
+  double user = 0;
+  double sys = 0;
+};
+
+// The text of /proc/PID/stat, or empty when the process is gone (a backend may exit while it is read).
+std::string read_proc_stat(const std::string& pid) {
+  try {
+    std::ifstream in("/proc/" + pid + "/stat");
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  } catch (const std::ios_base::failure&) {
+    return {};
+  }
+}
+
+CpuTime server_cpu(pid_t postmaster) {
+  CpuTime total;
+  if (postmaster <= 0) return total;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const auto add = [&](pid_t pid, bool with_children) {
+    const std::string text = read_proc_stat(std::to_string(pid));
+    const auto close = text.rfind(')');
+    if (close == std::string::npos) return pid_t{-1};
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    std::vector<std::string> values;
+    while (fields >> field) values.push_back(field);
+    // After the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+    if (values.size() < 15) return pid_t{-1};
+    total.user += std::stod(values[11]) / tick + (with_children ? std::stod(values[13]) / tick : 0.0);
+    total.sys += std::stod(values[12]) / tick + (with_children ? std::stod(values[14]) / tick : 0.0);
+    return static_cast<pid_t>(std::stol(values[1]));
+  };
+  add(postmaster, true);
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (pid == postmaster) continue;
+    // Read the parent first, and add only the postmaster's children.
+    const std::string text = read_proc_stat(name);
+    const auto close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(text.substr(close + 2));
+    std::string state;
+    long parent = 0;
+    fields >> state >> parent;
+    if (parent == postmaster) add(pid, false);
+  }
+  return total;
+}
+
 void remove_store(const std::string& path) {
+  if (path.rfind("pg:", 0) == 0) {
+    postgres_command("DROP SCHEMA IF EXISTS \"" + path.substr(3) + "\" CASCADE");
+    return;
+  }
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
 
@@ -388,6 +498,12 @@ Options parse(int argc, char** argv) {
       options.store = value();
     } else if (arg == "--threads") {
       options.threads = std::stoi(value());
+    } else if (arg == "--processes") {
+      options.processes = std::stoi(value());
+    } else if (arg == "--postgres") {
+      options.postgres = value();
+    } else if (arg == "--server-pid-file") {
+      options.server_pid_file = value();
     } else if (arg == "--help" || arg == "-h") {
       std::printf(
           "usage: queue_bench [--jobs N] [--trickle K] [--rate R] [--dir DIR] [--prefetch P] [--repeat R]\n"
@@ -396,7 +512,11 @@ Options parse(int argc, char** argv) {
           "  --rate R      jobs per second in the latency measurement (default 5)\n"
           "  --dir DIR     where the store files go (default: a new directory under /tmp)\n"
           "  --prefetch P  jobs the worker pool claims ahead of its threads (default 64)\n"
-          "  --repeat R    runs of each measurement; the median is printed (default 3)\n");
+          "  --repeat R    runs of each measurement; the median is printed (default 3)\n"
+          "  --postgres C  measure the PostgreSQL store of libpq conninfo C instead of SQLite\n"
+          "  --server-pid-file F  postmaster.pid of that server, for its CPU time (default:\n"
+          "                $ACTIVATION_TEST_POSTGRES_PID_FILE, set by scripts/with-postgres.sh)\n"
+          "  --threads T   worker threads per process in the PostgreSQL processing runs (default 4)\n");
       std::exit(0);
     } else {
       die("unknown option " + arg + "; see --help");
@@ -406,6 +526,148 @@ Options parse(int argc, char** argv) {
     die("--jobs, --trickle, --rate and --repeat must be positive, --prefetch 0 or more");
   }
   return options;
+}
+
+// Returns the PID in the first line of a postmaster.pid file, or -1.
+pid_t read_postmaster_pid(const std::string& path) {
+  if (path.empty()) return -1;
+  std::ifstream in(path);
+  long pid = -1;
+  in >> pid;
+  return in ? static_cast<pid_t>(pid) : -1;
+}
+
+// Runs `measure` and adds the server's CPU seconds spent meanwhile to its result.
+template <typename Measure>
+nlohmann::json with_server_cpu(pid_t postmaster, Measure measure) {
+  const CpuTime before = server_cpu(postmaster);
+  nlohmann::json result = measure();
+  const CpuTime after = server_cpu(postmaster);
+  result["server_user_s"] = after.user - before.user;
+  result["server_sys_s"] = after.sys - before.sys;
+  return result;
+}
+
+// Processing with `processes` worker processes of `threads` threads each, all on one queue.
+// The server's CPU time is taken from the start of the workers, after the enqueue.
+nlohmann::json run_processing_processes(Options options, int processes, int threads, pid_t postmaster) {
+  {
+    auto queue = make_queue(open_store(options.store));
+    bulk_enqueue(*queue, options.jobs);
+  }
+  options.processes = processes;
+  const CpuTime server_before = server_cpu(postmaster);
+  std::vector<Child> children;
+  for (int i = 0; i < processes; ++i) children.push_back(spawn(options, "process", threads));
+  double seconds = 0, user = 0, sys = 0, rss = 0;
+  std::int64_t completed = 0;
+  for (Child& child : children) {
+    const nlohmann::json result = finish(child);
+    seconds = std::max(seconds, result["seconds"].get<double>());
+    user += result["user_s"].get<double>();
+    sys += result["sys_s"].get<double>();
+    rss = std::max(rss, result["rss_mib"].get<double>());
+  }
+  const CpuTime server_after = server_cpu(postmaster);
+  {
+    auto queue = make_queue(open_store(options.store));
+    auto metrics = queue->metrics();
+    if (!metrics.is_ok()) die(metrics.status().to_string());
+    completed = metrics->completed;
+  }
+  if (completed != options.jobs) die(fmt::format("{} of {} jobs completed", completed, options.jobs));
+  return {{"jobs_per_s", static_cast<double>(options.jobs) / seconds},
+          {"seconds", seconds},
+          {"user_s", user},
+          {"sys_s", sys},
+          {"server_user_s", server_after.user - server_before.user},
+          {"server_sys_s", server_after.sys - server_before.sys},
+          {"rss_mib", rss}};
+}
+
+void print_postgres_row(const std::string& key, const std::string& label, const std::vector<nlohmann::json>& runs,
+                        const char* field, bool with_cpu) {
+  std::vector<double> values;
+  for (const auto& run : runs) values.push_back(run[field].get<double>());
+  std::sort(values.begin(), values.end());
+  const std::size_t middle = values.size() / 2;
+  const nlohmann::json* median_run = &runs.front();
+  for (const auto& run : runs) {
+    if (run[field].get<double>() == values[middle]) median_run = &run;
+  }
+  std::string cpu;
+  if (with_cpu) {
+    cpu = fmt::format("workers {:.2f}u+{:.2f}s, server {:.2f}u+{:.2f}s CPU s", (*median_run)["user_s"].get<double>(),
+                      (*median_run)["sys_s"].get<double>(), (*median_run)["server_user_s"].get<double>(),
+                      (*median_run)["server_sys_s"].get<double>());
+  }
+  std::string peers;
+  if (auto found = recorded_peers().find(key); found != recorded_peers().end()) {
+    for (const auto& peer : found->second) {
+      const std::string name = peer.name;
+      if (name.find("pg-boss") == std::string::npos && name.find("PostgreSQL") == std::string::npos &&
+          name.find("graphile") == std::string::npos) {
+        continue;
+      }
+      peers += fmt::format("{}{} {:.1f}", peers.empty() ? "" : "; ", name, (peer.run1 + peer.run2) / 2);
+    }
+  }
+  std::printf("%-36s %10.1f  %-46s | peers: %s\n", label.c_str(), values[middle], cpu.c_str(), peers.c_str());
+}
+
+int run_postgres(Options options) {
+  ::setenv(kConninfoVariable, options.postgres.c_str(), 1);
+  if (options.server_pid_file.empty()) {
+    const char* file = std::getenv("ACTIVATION_TEST_POSTGRES_PID_FILE");
+    if (file != nullptr) options.server_pid_file = file;
+  }
+  const pid_t postmaster = read_postmaster_pid(options.server_pid_file);
+  const int threads = options.threads > 1 ? options.threads : 4;
+  options.store = fmt::format("pg:queue_bench_{}", ::getpid());
+
+  std::printf("queue_bench: PostgreSQL store (schema %s); %d jobs per run; %d threads per worker process; "
+              "prefetch %d\n",
+              options.store.c_str() + 3, options.jobs, threads, options.prefetch);
+  std::printf("server CPU: %s\n", postmaster > 0 ? fmt::format("postmaster {} and its children", postmaster).c_str()
+                                                 : "not measured (no --server-pid-file)");
+  std::printf("peers: figures recorded with the peers harness on a 2 vCPU KVM machine of this kind (mean of 2 runs)\n\n");
+
+  std::vector<nlohmann::json> single, bulk, process_1, process_4, latency;
+  for (int run = 0; run < options.repeat; ++run) {
+    remove_store(options.store);
+    single.push_back(with_server_cpu(postmaster, [&] { return run_simple(options, "enqueue_single"); }));
+    remove_store(options.store);
+    bulk.push_back(with_server_cpu(postmaster, [&] { return run_simple(options, "enqueue_bulk"); }));
+    remove_store(options.store);
+    process_1.push_back(run_processing_processes(options, 1, threads, postmaster));
+    remove_store(options.store);
+    process_4.push_back(run_processing_processes(options, 4, threads, postmaster));
+    remove_store(options.store);
+    latency.push_back(with_server_cpu(postmaster, [&] { return run_latency(options); }));
+    remove_store(options.store);
+  }
+
+  std::printf("median of %d runs\n", options.repeat);
+  print_postgres_row("enqueue_single", "enqueue one by one (jobs/s)", single, "jobs_per_s", true);
+  print_postgres_row("enqueue_bulk", "enqueue bulk, 1000 per call (jobs/s)", bulk, "jobs_per_s", true);
+  print_postgres_row("process_1", fmt::format("process, 1 process x {} (jobs/s)", threads), process_1, "jobs_per_s",
+                     true);
+  print_postgres_row("process_16", fmt::format("process, 4 processes x {} (jobs/s)", threads), process_4, "jobs_per_s",
+                     true);
+  print_postgres_row("latency_p50", "claim latency p50 (ms)", latency, "p50_ms", false);
+  print_postgres_row("latency_p99", "claim latency p99 (ms)", latency, "p99_ms", false);
+
+  std::printf("\nevery run:\n");
+  for (int run = 0; run < options.repeat; ++run) {
+    const auto r = static_cast<std::size_t>(run);
+    std::printf("  run %d\n", run + 1);
+    std::printf("    enqueue one by one:   %s\n", single[r].dump().c_str());
+    std::printf("    enqueue bulk:         %s\n", bulk[r].dump().c_str());
+    std::printf("    process 1 process:    %s\n", process_1[r].dump().c_str());
+    std::printf("    process 4 processes:  %s\n", process_4[r].dump().c_str());
+    std::printf("    latency:              %s\n", latency[r].dump().c_str());
+  }
+  return 0;
 }
 
 }  // namespace
@@ -420,6 +682,7 @@ int main(int argc, char** argv) {
     else die("unknown child scenario " + options.child);
     return 0;
   }
+  if (!options.postgres.empty()) return run_postgres(options);
 
   std::string dir = options.dir;
   bool remove_dir = false;

@@ -71,7 +71,7 @@ install(FILES "${PROJECT_BINARY_DIR}/activationConfig.cmake" "${PROJECT_BINARY_D
 # activation.pc finds its prefix relative to its own folder, so the installed tree can be moved.
 file(RELATIVE_PATH ACTIVATION_PC_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
 string(REGEX REPLACE "/$" "" ACTIVATION_PC_PREFIX "${ACTIVATION_PC_PREFIX}")
-set(ACTIVATION_PC_REQUIRES_PRIVATE "nlohmann_json libcurl libcrypto sqlite3 icu-uc icu-i18n")
+set(ACTIVATION_PC_REQUIRES_PRIVATE "nlohmann_json libcurl libcrypto sqlite3 libpq icu-uc icu-i18n")
 if(ACTIVATION_USES_PROTOBUF)
   string(APPEND ACTIVATION_PC_REQUIRES_PRIVATE " protobuf")
 endif()

@@ -8,6 +8,7 @@ packages=(
   libfmt-dev nlohmann-json3-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
   doctest-dev libphonenumber-dev libprotobuf-dev libicu-dev libcpp-httplib-dev
   python3 sqlite3 procps
+  libpq-dev postgresql
 )
 
 missing=()

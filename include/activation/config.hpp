@@ -67,7 +67,8 @@ struct EngineSettings {
 };
 
 struct Config {
-  std::string store_path;  // The SQLite store file; relative paths are resolved by load_config().
+  // The SQLite store file (relative paths are resolved by load_config()), or a postgresql:// URL.
+  std::string store_path;
   EngineSettings engine;
   std::vector<AudienceConfig> audiences;
   std::vector<DestinationConfig> destinations;

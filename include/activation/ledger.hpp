@@ -99,6 +99,9 @@ class ACT_EXPORT Ledger {
   // The number of members of (audience, destination).
   Result<std::int64_t> count(std::string_view audience, std::string_view destination);
 
+  // Completes the store's deferred writes of (audience, destination) (Store::flush_ledger()).
+  Status flush(std::string_view audience, std::string_view destination);
+
  private:
   explicit Ledger(std::shared_ptr<Store> store);
   std::shared_ptr<Store> store_;

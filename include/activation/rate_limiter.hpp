@@ -76,7 +76,8 @@ struct RateLimitPolicy {
 ACT_EXPORT Status validate_rate_limit_policy(const RateLimitPolicy& policy);
 
 // Returns the default policy of a platform ("meta", "google_data_manager", "google_ads",
-// "linkedin", "tiktok", "snapchat"), or nullopt for a destination without a quota ("file",
+// "linkedin", "tiktok", "snapchat"), or of a daily quota ("google_data_manager_daily" counts
+// requests, "google_ads_daily" operations), or nullopt for a destination without a quota ("file",
 // "webhook") or an unknown name. docs/rate-limits.md gives each value and its source.
 ACT_EXPORT std::optional<RateLimitPolicy> default_rate_limit_policy(std::string_view platform);
 

@@ -2,6 +2,8 @@
 // expected and what was found, so a user can fix the file without reading the code.
 #include "activation/config.hpp"
 
+#include "activation/backend/store.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -421,8 +423,11 @@ Result<Config> parse_config(std::string_view json_text, std::string_view origin,
 
   Config config;
   ACT_ASSIGN_OR_RETURN(std::string store, reader.string(root, "", "store", true));
-  if (store.empty()) return reader.error("store", "expected the path of the store file, got \"\"");
-  config.store_path = reader.resolve(store);
+  if (store.empty()) {
+    return reader.error("store", "expected the path of the store file or a postgresql:// URL, got \"\"");
+  }
+  // A PostgreSQL URL is passed on as it is; only a file path is relative to the configuration.
+  config.store_path = is_postgresql_url(store) ? store : reader.resolve(store);
 
   if (auto engine = root.find("engine"); engine != root.end())
     ACT_RETURN_IF_ERROR(read_engine(reader, *engine, config.engine));

@@ -9,6 +9,45 @@
 namespace activation {
 namespace internal {
 
+namespace {
+
+// Reads a JSON string without escapes whose bytes are all printable ASCII, the form of field
+// names and hex digests, and moves `at` past it.
+bool plain_string(std::string_view text, std::size_t& at) {
+  if (at >= text.size() || text[at] != '"') return false;
+  for (++at; at < text.size(); ++at) {
+    const char c = text[at];
+    if (c == '"') {
+      ++at;
+      return true;
+    }
+    if (c == '\\' || c < 0x20 || c > 0x7e) return false;
+  }
+  return false;
+}
+
+// True when `text` is an array of two-string arrays of plain strings, such as
+// [["email","<hex>"],["phone","<hex>"]]: the form the engine writes, and valid JSON. False means
+// only that the text needs the full parser.
+bool is_plain_pair_array(std::string_view text) {
+  std::size_t at = 0;
+  if (text.empty() || text[at++] != '[') return false;
+  if (at < text.size() && text[at] == ']') return at + 1 == text.size();
+  while (true) {
+    if (at >= text.size() || text[at++] != '[') return false;
+    if (!plain_string(text, at)) return false;
+    if (at >= text.size() || text[at++] != ',') return false;
+    if (!plain_string(text, at)) return false;
+    if (at >= text.size() || text[at++] != ']') return false;
+    if (at >= text.size()) return false;
+    const char next = text[at++];
+    if (next == ']') return at == text.size();
+    if (next != ',') return false;
+  }
+}
+
+}  // namespace
+
 Status check_ledger_batch(const LedgerBatch& batch) {
   if (batch.empty()) return Status();
   if (batch.audience.empty() || batch.destination.empty()) {
@@ -20,6 +59,7 @@ Status check_ledger_batch(const LedgerBatch& batch) {
       return invalid_argument(fmt::format("ledger update {} of audience '{}' destination '{}' has an empty member key",
                                           i, batch.audience, batch.destination));
     }
+    if (is_plain_pair_array(update.hashed_keys)) continue;  // Skips the parser on the usual form.
     if (std::string error = internal::json_syntax_error(update.hashed_keys); !error.empty()) {
       return invalid_argument(fmt::format("ledger update {} (member {}): hashed_keys is not valid JSON: {}", i,
                                           update.member_key, error));
@@ -65,6 +105,10 @@ Status Ledger::scan(std::string_view audience, std::string_view destination, Mem
 
 Result<std::int64_t> Ledger::count(std::string_view audience, std::string_view destination) {
   return store_->count_members(audience, destination);
+}
+
+Status Ledger::flush(std::string_view audience, std::string_view destination) {
+  return store_->flush_ledger(audience, destination);
 }
 
 }  // namespace activation

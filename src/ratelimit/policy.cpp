@@ -137,9 +137,18 @@ std::optional<RateLimitPolicy> default_rate_limit_policy(std::string_view platfo
     // Ingestion quota of the Cloud project: 300 requests per minute.
     return sliding_window(300.0, seconds(60));
   }
+  if (platform == "google_data_manager_daily") {
+    // Daily ingestion quota of the Cloud project: 100,000 requests per day.
+    return sliding_window(100'000.0, std::chrono::hours(24));
+  }
   if (platform == "google_ads") {
     // No per-second figure is documented; daily operation quotas depend on the access level.
     return adaptive(5.0);
+  }
+  if (platform == "google_ads_daily") {
+    // Daily operations of a Cloud project with Basic access: 15,000. Test access allows the same
+    // number on test accounts only, Explorer access 2,880, and Standard access more.
+    return sliding_window(15'000.0, std::chrono::hours(24));
   }
   if (platform == "linkedin") {
     // 500 requests per minute per member on the DMP segment user endpoints. Pages document 500

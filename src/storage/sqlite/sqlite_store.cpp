@@ -179,7 +179,9 @@ Status configure_connection(SqliteConnection& connection, const SqliteStoreOptio
   set_busy_timeout(connection, options.busy_timeout);
   ACT_RETURN_IF_ERROR(connection.exec(options.synchronous == SqliteSynchronous::kFull ? "PRAGMA synchronous = FULL"
                                                                                       : "PRAGMA synchronous = NORMAL"));
-  ACT_RETURN_IF_ERROR(connection.exec("PRAGMA temp_store = MEMORY"));
+  // Sorts and temporary tables stay in memory up to the page cache's size and spill to temporary
+  // files beyond it, so folding a large ledger journal (sqlite_ledger.cpp) does not grow memory.
+  ACT_RETURN_IF_ERROR(connection.exec("PRAGMA temp_store = FILE"));
   // 16 MiB of page cache per connection keeps the hot indexes in memory without growing with the store.
   ACT_RETURN_IF_ERROR(connection.exec("PRAGMA cache_size = -16384"));
   return Status();

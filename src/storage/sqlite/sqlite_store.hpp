@@ -59,10 +59,13 @@ class SqliteStore final : public Store {
                                                                  std::string_view destination,
                                                                  std::span<const std::string> member_keys) override;
   Status apply_ledger(const LedgerBatch& batch) override;
+  Status flush_ledger(std::string_view audience, std::string_view destination) override;
   Result<std::vector<LedgerEntry>> page_members(std::string_view audience, std::string_view destination,
                                                 MemberScan filter, JobId job, std::string_view after_key,
                                                 int limit) override;
   Result<std::int64_t> count_members(std::string_view audience, std::string_view destination) override;
+
+  Result<RateReservation> reserve_rate(std::string_view key, const RateRequest& request) override;
 
  private:
   SqliteStore(std::string path, SqliteStoreOptions options, std::unique_ptr<SqliteConnection> writer);
@@ -86,6 +89,8 @@ class SqliteStore final : public Store {
   Result<std::int64_t> scope_id(SqliteConnection& connection, std::string_view audience,
                                 std::string_view destination, bool create);
   Status apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now_ms);
+  // Moves the journaled ledger updates of (audience, destination) into the ledger.
+  Status fold_journal(std::string_view audience, std::string_view destination);
   Status conflict_status(SqliteConnection& connection, const Lease& lease, std::string_view action);
   Status check_lease(SqliteConnection& connection, const Lease& lease, std::string_view action);
 

@@ -1,0 +1,139 @@
+// The ledger's write order: whatever a store defers (the SQLite store journals ledger writes and
+// folds them before reads), a read must show the result of applying every batch in order.
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include "queue_test_support.hpp"
+
+namespace activation {
+namespace {
+
+using testing::open_store;
+using testing::ScratchDir;
+
+LedgerBatch batch_of(JobId seen_by_job) {
+  LedgerBatch batch;
+  batch.audience = "vip";
+  batch.destination = "meta";
+  batch.seen_by_job = seen_by_job;
+  return batch;
+}
+
+LedgerUpdate add(const std::string& key, const std::string& keys_json) {
+  return {key, keys_json, LedgerOperation::kAdd, LedgerOutcome::kAccepted, ""};
+}
+
+LedgerEntry entry_of(Ledger& ledger, const std::string& key) {
+  auto found = ledger.lookup("vip", "meta", std::vector<std::string>{key});
+  REQUIRE_MESSAGE(found.is_ok(), found.status().to_string());
+  REQUIRE(found->front().has_value());
+  return *found->front();
+}
+
+// Applies the same sequence of batches, reading the ledger after every batch when `read_between`
+// is set, and returns what the ledger holds at the end.
+std::vector<LedgerEntry> replay(const std::string& path, bool read_between) {
+  auto store = open_store(path);
+  auto ledger = Ledger::create(store).value();
+  std::vector<LedgerBatch> batches;
+
+  LedgerBatch first = batch_of(5);
+  first.updates = {add("k1", "[1]"), add("k2", "[2]"), add("k3", "[3]")};
+  batches.push_back(first);
+
+  LedgerBatch newer_job = batch_of(7);  // Job 7 sees k1.
+  newer_job.seen_member_keys = {"k1"};
+  batches.push_back(newer_job);
+
+  LedgerBatch older_job = batch_of(6);  // Job 6, retried after job 7, sees k1 and k2 later.
+  older_job.seen_member_keys = {"k1", "k2"};
+  batches.push_back(older_job);
+
+  LedgerBatch marked = batch_of(8);  // Job 8 sees k2, then a batch without a job removes it.
+  marked.seen_member_keys = {"k2"};
+  batches.push_back(marked);
+  LedgerBatch removed = batch_of(0);
+  removed.updates = {{"k2", "[2]", LedgerOperation::kRemove, LedgerOutcome::kAccepted, ""}};
+  batches.push_back(removed);
+
+  LedgerBatch changed = batch_of(0);  // k3 changes twice within one batch: the last one holds.
+  changed.updates = {add("k3", R"(["3a"])"), add("k3", R"(["3b"])")};
+  batches.push_back(changed);
+
+  for (const LedgerBatch& batch : batches) {
+    REQUIRE(ledger->apply(batch).is_ok());
+    if (read_between) REQUIRE(ledger->count("vip", "meta").is_ok());
+  }
+  REQUIRE(ledger->flush("vip", "meta").is_ok());
+  return {entry_of(*ledger, "k1"), entry_of(*ledger, "k2"), entry_of(*ledger, "k3")};
+}
+
+TEST_CASE("ledger reads show every batch applied in order") {
+  ScratchDir dir;
+  for (bool read_between : {false, true}) {
+    CAPTURE(read_between);
+    auto entries = replay(dir.file(read_between ? "read.db" : "once.db"), read_between);
+    // The newest mark wins, even when it comes from a smaller job id.
+    CHECK(entries[0].last_seen_job == 6);
+    CHECK(entries[0].operation == LedgerOperation::kAdd);
+    // An update without a job keeps the mark made before it.
+    CHECK(entries[1].last_seen_job == 8);
+    CHECK(entries[1].operation == LedgerOperation::kRemove);
+    CHECK(entries[2].hashed_keys == R"(["3b"])");
+    CHECK(entries[2].last_seen_job == 5);
+  }
+}
+
+TEST_CASE("ledger apply accepts JSON hashed keys and refuses near misses") {
+  ScratchDir dir;
+  auto store = open_store(dir.file("keys.db"));
+  auto ledger = Ledger::create(store).value();
+  for (const char* good : {R"([])", R"([["email","ab"]])", R"([["email","ab"],["phone","cd"]])",
+                           R"({"email":["ab"]})", R"([["email","a\"b"]])", R"([ ["email", "ab"] ])"}) {
+    CAPTURE(good);
+    LedgerBatch batch = batch_of(0);
+    batch.updates = {add("k", good)};
+    CHECK(ledger->apply(batch).is_ok());
+  }
+  for (const char* bad : {R"([["email","ab"])", R"([["email","ab"],])", R"([["email","ab"]]x)", R"([["email","ab"]]])",
+                          R"([["email","ab]])", R"([["email","ab"]],)", "", R"([["email",ab]])"}) {
+    CAPTURE(bad);
+    LedgerBatch batch = batch_of(0);
+    batch.updates = {add("k", bad)};
+    Status status = ledger->apply(batch);
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+    CHECK(status.message().find("hashed_keys is not valid JSON") != std::string::npos);
+  }
+}
+
+TEST_SUITE("sqlite") {
+TEST_CASE("the SQLite ledger journal is empty after a flush and counts match") {
+  ScratchDir dir;
+  const std::string path = dir.file("journal.db");
+  {
+    auto store = open_store(path);
+    auto ledger = Ledger::create(store).value();
+    for (int round = 0; round < 3; ++round) {
+      LedgerBatch batch = batch_of(round + 1);
+      for (int i = 0; i < 1000; ++i) batch.updates.push_back(add("m" + std::to_string(i * 7 % 1000), R"(["x"])"));
+      REQUIRE(ledger->apply(batch).is_ok());
+    }
+    REQUIRE(ledger->flush("vip", "meta").is_ok());
+    auto count = ledger->count("vip", "meta");
+    REQUIRE(count.is_ok());
+    CHECK(*count == 1000);
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM ledger_journal", -1, &statement, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
+  CHECK(sqlite3_column_int64(statement, 0) == 0);
+  sqlite3_finalize(statement);
+  sqlite3_close_v2(db);
+}
+}
+
+}  // namespace
+}  // namespace activation
