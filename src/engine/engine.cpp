@@ -10,6 +10,7 @@
 #include "engine/job_payload.hpp"
 #include "engine/outcome_log.hpp"
 #include "engine/pipeline.hpp"
+#include "platforms/platform_services.hpp"
 
 namespace activation {
 namespace {
@@ -55,6 +56,7 @@ DistributionEngine::DistributionEngine(std::unique_ptr<Impl> impl) : impl_(std::
 
 DistributionEngine::~DistributionEngine() {
   (void)stop_workers(impl_->config.engine.lease_duration);
+  platforms::stop_observing_circuits(impl_->circuit_observer);
 }
 
 Result<std::unique_ptr<DistributionEngine>> DistributionEngine::open(Config config, EngineOptions options) {
@@ -68,13 +70,14 @@ Result<std::unique_ptr<DistributionEngine>> DistributionEngine::open(Config conf
   auto impl = std::make_unique<Impl>();
   impl->logger = options.logger;
 
-  std::error_code ignored;
-  auto parent = std::filesystem::path(config.store_path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
+  const bool postgresql = is_postgresql_url(config.store_path);
+  if (!postgresql) {
+    std::error_code ignored;
+    auto parent = std::filesystem::path(config.store_path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
+  }
 
-  SqliteStoreOptions store_options;
-  store_options.logger = options.logger;
-  ACT_ASSIGN_OR_RETURN(impl->store, open_sqlite_store(config.store_path, store_options));
+  ACT_ASSIGN_OR_RETURN(impl->store, open_store(config.store_path, options.logger));
   JobQueueOptions queue_options;
   queue_options.max_attempts = config.engine.max_attempts;
   queue_options.logger = options.logger;
@@ -82,12 +85,21 @@ Result<std::unique_ptr<DistributionEngine>> DistributionEngine::open(Config conf
   ACT_ASSIGN_OR_RETURN(impl->checkpointer, Checkpointer::create(impl->store));
   ACT_ASSIGN_OR_RETURN(impl->ledger, Ledger::create(impl->store));
 
-  impl->outcome_path = engine::outcome_log_path(config.store_path);
+  // The outcome log is a local SQLite file; with a PostgreSQL store each process keeps its own in
+  // its working directory.
+  impl->outcome_path =
+      postgresql ? std::string("activation.outcomes.db") : engine::outcome_log_path(config.store_path);
   ACT_ASSIGN_OR_RETURN(auto outcome_log, engine::OutcomeLog::open(impl->outcome_path));
   (void)outcome_log;
 
   impl->events = options.events ? options.events : std::make_shared<EventBus>();
   impl->progress = std::make_unique<ProgressTracker>(impl->events);
+  impl->circuit_observer = platforms::observe_circuits([events = impl->events](const CircuitTransition& change) {
+    events->publish(make_event("destination.circuit", 0, std::string(platforms::circuit_destination(change.destination)),
+                               {{"from", std::string(circuit_state_name(change.from))},
+                                {"to", std::string(circuit_state_name(change.to))},
+                                {"reason", change.reason}}));
+  });
   impl->config = std::move(config);
   impl->options = std::move(options);
   return std::unique_ptr<DistributionEngine>(new DistributionEngine(std::move(impl)));

@@ -40,6 +40,9 @@ struct DistributionEngine::Impl {
 
   DistributionEngine* owner = nullptr;  // For the monitor thread's calls to check_alerts().
 
+  // Turns the transitions of the process's circuit breakers into "destination.circuit" events.
+  std::uint64_t circuit_observer = 0;
+
   std::mutex alerts_mutex;
   std::set<std::string> active_alerts;  // "<type>|<job>|<destination>"
 

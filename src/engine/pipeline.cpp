@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <future>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -10,6 +11,7 @@
 
 #include "engine/member.hpp"
 #include "engine/outcome_log.hpp"
+#include "platforms/platform_services.hpp"
 
 namespace activation::engine {
 namespace {
@@ -96,6 +98,34 @@ struct PendingRow {
   bool unchanged = false;
 };
 
+// Rows read and normalized by the reading thread, waiting for the delivery thread. The counts
+// cover only these rows, so that a checkpoint's counters always match its source position.
+struct ReadBatch {
+  std::vector<PendingRow> rows;  // The first `count` are this batch's valid rows; the rest are reused.
+  std::size_t count = 0;
+  std::vector<RowOutcomeRecord> invalid_records;
+  DestinationCounters counts;
+  std::string next_position;
+  std::optional<double> fraction;
+};
+
+void add_counts(DestinationCounters& total, const DestinationCounters& part) {
+  total.rows_read += part.rows_read;
+  for (int i = 0; i < kRowOutcomeCount; ++i) total.outcomes[i] += part.outcomes[i];
+  total.adds_sent += part.adds_sent;
+  total.removes_sent += part.removes_sent;
+  total.unchanged += part.unchanged;
+  total.members_left += part.members_left;
+  total.batches += part.batches;
+  total.batch_retries += part.batch_retries;
+  for (int field = 0; field < kFieldCount; ++field) {
+    total.fields[field].valid += part.fields[field].valid;
+    total.fields[field].dropped += part.fields[field].dropped;
+    for (int i = 0; i < kRowOutcomeCount; ++i) total.fields[field].rows[i] += part.fields[field].rows[i];
+  }
+  for (const auto& [code, count] : part.reasons) total.reasons[code] += count;
+}
+
 RowOutcome worse(RowOutcome a, RowOutcome b) {
   auto rank = [](RowOutcome outcome) {
     switch (outcome) {
@@ -150,11 +180,21 @@ class Pipeline {
       ACT_RETURN_IF_ERROR(run_source());
       if (cancelled_) return Status::ok();
     }
-    if (request_.mode == SyncMode::kMirror || request_.mode == SyncMode::kReplace) {
+    if (request_.mode == SyncMode::kReplace) {
+      // The platform drops the members absent from the source only when the adapter's finish()
+      // completes the replace, so the ledger marks them removed after it, never before: a replace
+      // that the platform refused leaves the ledger as it was.
+      ACT_RETURN_IF_ERROR(finish_adapter());
+      ACT_RETURN_IF_ERROR(run_leavers());
+      if (cancelled_) return Status::ok();
+      return finish_run();
+    }
+    if (request_.mode == SyncMode::kMirror) {
       ACT_RETURN_IF_ERROR(run_leavers());
       if (cancelled_) return Status::ok();
     }
-    return finish();
+    ACT_RETURN_IF_ERROR(finish_adapter());
+    return finish_run();
   }
 
   Status prepare() {
@@ -226,6 +266,7 @@ class Pipeline {
     start_rows_ = counters_.rows_read;
     start_time_ = Clock::now();
     start_fraction_ = fraction();
+    read_fraction_ = start_fraction_;
 
     if (!request_.dry_run) {
       DestinationRun run;
@@ -252,72 +293,92 @@ class Pipeline {
 
   bool cancel_requested() const { return services_.cancel_requested && services_.cancel_requested(); }
 
-  // Reads rows until a batch is full or the source ends, then sends and commits it.
+  // Reads rows until a batch is full or the source ends, then hands the batch to a delivery thread
+  // that sends and commits it, and reads the next batch meanwhile. At most one batch is being
+  // delivered at a time and deliveries run in source order, so the checkpoint still names the
+  // only batch that may be in flight, and a mirror's ledger lookups see every earlier commit.
   Status run_source() {
+    ReadBatch buffers[2];
+    int current = 0;
+    std::future<Status> delivering;
     SourceRow row;
     bool more = true;
     while (more) {
       if (cancel_requested()) {
         cancelled_ = true;
-        return Status::ok();
+        break;
       }
-
-      std::size_t valid = 0;
+      ReadBatch& batch = buffers[current];
+      batch.count = 0;
+      batch.invalid_records.clear();
+      batch.counts = DestinationCounters{};
       std::size_t read = 0;
-      pending_count_ = 0;
-      outcome_records_.clear();
-      while (valid < batch_size_ && read < rows_per_commit_) {
+      while (batch.count < batch_size_ && read < rows_per_commit_) {
         ACT_ASSIGN_OR_RETURN(more, source_->next(row));
         if (!more) break;
         ++read;
-        ++counters_.rows_read;
-        if (take_row(row)) ++valid;
+        ++batch.counts.rows_read;
+        take_row(row, batch);
       }
-      ACT_RETURN_IF_ERROR(process_batch(more ? "source:" + source_->position() : std::string(kLeaversPhase)));
+      batch.next_position = more ? "source:" + source_->position() : std::string(kLeaversPhase);
+      batch.fraction = fraction();
+
+      if (delivering.valid()) ACT_RETURN_IF_ERROR(delivering.get());
+      delivering = std::async(std::launch::async, [this, &batch] { return process_batch(batch); });
+      current ^= 1;
     }
+    if (delivering.valid()) ACT_RETURN_IF_ERROR(delivering.get());
     return Status::ok();
   }
 
-  // Normalizes one row into the pending list, or counts it invalid. Returns true for a valid row.
-  bool take_row(const SourceRow& row) {
+  // Normalizes one row into the batch's pending rows, or counts it invalid.
+  void take_row(const SourceRow& row, ReadBatch& batch) {
     if (!row.valid()) {
-      count_invalid(row.line, *row.error, 0);
-      return false;
+      count_invalid(row.line, *row.error, 0, batch);
+      return;
     }
-    if (pending_count_ == pending_.size()) pending_.emplace_back();
-    PendingRow& pending = pending_[pending_count_];
-    auto invalid = processor_->process(row, pending.ids, counters_);
+    if (batch.count == batch.rows.size()) batch.rows.emplace_back();
+    PendingRow& pending = batch.rows[batch.count];
+    auto invalid = processor_->process(row, pending.ids, batch.counts);
     if (invalid) {
-      count_invalid(row.line, *invalid, pending.ids.fields_present);
-      return false;
+      count_invalid(row.line, *invalid, pending.ids.fields_present, batch);
+      return;
     }
     pending.line = row.line;
     pending.remove_index = -1;
     pending.add_index = -1;
     pending.unchanged = false;
-    ++pending_count_;
-    return true;
+    ++batch.count;
   }
 
-  void count_invalid(std::uint64_t line, const Reason& reason, std::uint32_t fields_present) {
+  void count_invalid(std::uint64_t line, const Reason& reason, std::uint32_t fields_present, ReadBatch& batch) {
     constexpr int kInvalid = static_cast<int>(RowOutcome::kInvalid);
-    ++counters_.outcomes[kInvalid];
-    ++counters_.reasons[reason.code];
+    DestinationCounters& counts = batch.counts;
+    ++counts.outcomes[kInvalid];
+    ++counts.reasons[reason.code];
     for (int field = 0; field < kFieldCount; ++field) {
-      if (fields_present & (1u << field)) ++counters_.fields[field].rows[kInvalid];
+      if (fields_present & (1u << field)) ++counts.fields[field].rows[kInvalid];
     }
-    outcome_records_.push_back(
+    batch.invalid_records.push_back(
         RowOutcomeRecord{name(), line, "", RowOutcome::kInvalid, reason.code, reason.message, ""});
   }
 
-  // Turns the pending rows into operations by the sync mode, sends them, and commits.
-  Status process_batch(const std::string& next_position) {
+  // Turns a read batch's rows into operations by the sync mode, sends them, and commits. Runs on
+  // the delivery thread; it alone touches counters_, the adapter and the store during the source
+  // phase.
+  Status process_batch(ReadBatch& read_batch) {
+    add_counts(counters_, read_batch.counts);
+    outcome_records_ = std::move(read_batch.invalid_records);
+    read_fraction_ = read_batch.fraction;
+    std::vector<PendingRow>& rows = read_batch.rows;
+    const std::size_t row_count = read_batch.count;
+    const std::string& next_position = read_batch.next_position;
     Batch batch;
     std::vector<std::optional<LedgerEntry>> entries;
-    if (pending_count_ > 0 && (request_.mode == SyncMode::kMirror || request_.mode == SyncMode::kRemove)) {
+    if (row_count > 0 && (request_.mode == SyncMode::kMirror || request_.mode == SyncMode::kRemove)) {
       std::vector<std::string> keys;
-      keys.reserve(pending_count_);
-      for (std::size_t i = 0; i < pending_count_; ++i) keys.push_back(pending_[i].ids.member_key);
+      keys.reserve(row_count);
+      for (std::size_t i = 0; i < row_count; ++i) keys.push_back(rows[i].ids.member_key);
       ACT_ASSIGN_OR_RETURN(entries, services_.ledger->lookup(request_.audience.name, name(), keys));
     }
 
@@ -326,8 +387,8 @@ class Pipeline {
     std::vector<MemberOperation> adds;
     std::vector<int> remove_rows;
     std::vector<int> add_rows;
-    for (std::size_t i = 0; i < pending_count_; ++i) {
-      PendingRow& row = pending_[i];
+    for (std::size_t i = 0; i < row_count; ++i) {
+      PendingRow& row = rows[i];
       const std::optional<LedgerEntry>* entry = entries.empty() ? nullptr : &entries[i];
       bool held = entry && entry->has_value() && (*entry)->operation == LedgerOperation::kAdd &&
                   (*entry)->outcome == LedgerOutcome::kAccepted;
@@ -368,9 +429,9 @@ class Pipeline {
       }
     }
     for (std::size_t k = 0; k < remove_rows.size(); ++k)
-      pending_[remove_rows[k]].remove_index = static_cast<int>(k);
+      rows[remove_rows[k]].remove_index = static_cast<int>(k);
     for (std::size_t k = 0; k < add_rows.size(); ++k) {
-      pending_[add_rows[k]].add_index = static_cast<int>(removes.size() + k);
+      rows[add_rows[k]].add_index = static_cast<int>(removes.size() + k);
     }
     batch.operations = std::move(removes);
     batch.operations.insert(batch.operations.end(), std::make_move_iterator(adds.begin()),
@@ -390,8 +451,8 @@ class Pipeline {
     bool mark_seen = request_.mode == SyncMode::kMirror || request_.mode == SyncMode::kReplace;
     if (mark_seen) ledger.seen_by_job = request_.job_id;
 
-    for (std::size_t i = 0; i < pending_count_; ++i) {
-      PendingRow& row = pending_[i];
+    for (std::size_t i = 0; i < row_count; ++i) {
+      PendingRow& row = rows[i];
       RowOutcome outcome = RowOutcome::kAccepted;
       if (row.remove_index >= 0) {
         const OperationResult& removed = results[row.remove_index];
@@ -599,16 +660,23 @@ class Pipeline {
                                   });
   }
 
-  Status finish() {
-    if (!request_.dry_run) {
-      DestinationRunSummary summary;
-      summary.batches = batch_number_;
-      summary.rows_read = counters_.rows_read;
-      summary.adds_sent = counters_.adds_sent;
-      summary.removes_sent = counters_.removes_sent;
-      for (int i = 0; i < kRowOutcomeCount; ++i) summary.outcome_counts[i] = counters_.outcomes[i];
-      ACT_RETURN_IF_ERROR(adapter_->finish(summary));
+  // Ends the adapter's run (closes sessions, writes a manifest). A run resumed after a crash may
+  // call it a second time; adapters treat that as done.
+  Status finish_adapter() {
+    if (request_.dry_run) return Status::ok();
+    DestinationRunSummary summary;
+    summary.batches = batch_number_;
+    summary.rows_read = counters_.rows_read;
+    summary.adds_sent = counters_.adds_sent;
+    summary.removes_sent = counters_.removes_sent;
+    for (int i = 0; i < kRowOutcomeCount; ++i) summary.outcome_counts[i] = counters_.outcomes[i];
+    return adapter_->finish(summary);
+  }
 
+  // Folds the run's ledger writes and saves the "done" checkpoint.
+  Status finish_run() {
+    if (!request_.dry_run) {
+      ACT_RETURN_IF_ERROR(services_.ledger->flush(request_.audience.name, name()));
       Checkpoint checkpoint;
       checkpoint.job_id = request_.job_id;
       checkpoint.destination = name();
@@ -640,7 +708,7 @@ class Pipeline {
     progress.dry_run = request_.dry_run;
     progress.counters = counters_;
     progress.error = error;
-    auto current = fraction();
+    auto current = read_fraction_;
     if (phase_ == kLeaversPhase || phase_ == kDonePhase) current = 1.0;
     if (current) progress.percent = *current * 100.0;
     double elapsed = std::chrono::duration<double>(now - start_time_).count();
@@ -651,6 +719,9 @@ class Pipeline {
       progress.seconds_remaining = elapsed * (1.0 - *current) / (*current - *start_fraction_);
     }
     if (state == RunState::kDone) progress.seconds_remaining = 0.0;
+    if (auto circuit = platforms::destination_circuit_state(name())) {
+      progress.circuit = std::string(circuit_state_name(*circuit));
+    }
     services_.progress->update(progress);
   }
 
@@ -687,9 +758,10 @@ class Pipeline {
   std::int64_t batch_number_ = 0;
   std::string session_state_ = "{}";
   DestinationCounters counters_;
-  std::vector<PendingRow> pending_;
-  std::size_t pending_count_ = 0;
   std::vector<RowOutcomeRecord> outcome_records_;
+  // The source's fraction read when the batch being delivered was read: report() must not ask the
+  // source, which the reading thread moves on meanwhile.
+  std::optional<double> read_fraction_;
   bool cancelled_ = false;
   std::uint64_t start_rows_ = 0;
   Clock::time_point start_time_ = Clock::now();

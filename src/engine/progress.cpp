@@ -31,6 +31,7 @@ Json progress_json(const DestinationProgress& progress) {
   if (progress.percent) out["percent"] = *progress.percent;
   if (progress.seconds_remaining) out["seconds_remaining"] = *progress.seconds_remaining;
   if (!progress.error.empty()) out["error"] = progress.error;
+  if (!progress.circuit.empty()) out["circuit"] = progress.circuit;
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -24,6 +25,11 @@ struct Services {
   RateLimiterRegistry limiters;
   std::map<std::string, std::string> limiter_fingerprints;  // "platform\naccount" -> policy.
   std::map<std::string, std::shared_ptr<CircuitBreaker>> breakers;
+  // A lock of its own: listeners run under a breaker's lock, and destination_circuit_state() takes
+  // breaker locks after `mutex`, so taking `mutex` inside a listener could deadlock.
+  std::mutex observers_mutex;
+  std::map<std::uint64_t, CircuitListener> observers;
+  std::uint64_t next_observer = 1;
 };
 
 // Never destroyed: adapters running on detached threads may still use it at exit.
@@ -68,15 +74,59 @@ Result<std::shared_ptr<CircuitBreaker>> destination_breaker(const std::string& k
   auto found = shared.breakers.find(key);
   if (found != shared.breakers.end()) return found->second;
 
-  CircuitListener listener = [logger](const CircuitTransition& transition) {
+  CircuitListener listener = [logger, &shared](const CircuitTransition& transition) {
     LogLevel level = transition.to == CircuitState::kClosed ? LogLevel::kInfo : LogLevel::kWarn;
     logger.log(level, "circuit", "destination {}: circuit {} -> {}: {}", transition.destination,
                circuit_state_name(transition.from), circuit_state_name(transition.to), transition.reason);
+    std::vector<CircuitListener> observers;
+    {
+      std::lock_guard observers_lock(shared.observers_mutex);
+      for (const auto& [id, observer] : shared.observers) observers.push_back(observer);
+    }
+    for (const auto& observer : observers) observer(transition);
   };
   ACT_ASSIGN_OR_RETURN(auto created, CircuitBreaker::create(key, options, real_clock(), std::move(listener)));
   std::shared_ptr<CircuitBreaker> breaker(std::move(created));
   shared.breakers.emplace(key, breaker);
   return breaker;
+}
+
+std::uint64_t observe_circuits(CircuitListener observer) {
+  Services& shared = services();
+  std::lock_guard lock(shared.observers_mutex);
+  std::uint64_t id = shared.next_observer++;
+  shared.observers.emplace(id, std::move(observer));
+  return id;
+}
+
+void stop_observing_circuits(std::uint64_t id) {
+  Services& shared = services();
+  std::lock_guard lock(shared.observers_mutex);
+  shared.observers.erase(id);
+}
+
+std::string_view circuit_destination(std::string_view breaker_key) {
+  return breaker_key.substr(0, breaker_key.find('@'));
+}
+
+std::optional<CircuitState> destination_circuit_state(std::string_view destination) {
+  std::vector<std::shared_ptr<CircuitBreaker>> matching;
+  {
+    Services& shared = services();
+    std::lock_guard lock(shared.mutex);
+    for (const auto& [key, breaker] : shared.breakers) {
+      if (circuit_destination(key) == destination) matching.push_back(breaker);
+    }
+  }
+  std::optional<CircuitState> worst;
+  auto rank = [](CircuitState state) {
+    return state == CircuitState::kOpen ? 2 : state == CircuitState::kHalfOpen ? 1 : 0;
+  };
+  for (const auto& breaker : matching) {
+    CircuitState state = breaker->state();
+    if (!worst || rank(state) > rank(*worst)) worst = state;
+  }
+  return worst;
 }
 
 }  // namespace activation::platforms

@@ -7,6 +7,7 @@
 #ifndef ACTIVATION_PLATFORMS_PLATFORM_SERVICES_HPP_
 #define ACTIVATION_PLATFORMS_PLATFORM_SERVICES_HPP_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,19 @@ Result<std::shared_ptr<RateLimiter>> account_limiter(std::string_view platform, 
 Result<std::shared_ptr<CircuitBreaker>> destination_breaker(const std::string& key,
                                                             const CircuitBreakerOptions& options,
                                                             const Logger& logger);
+
+// Breaker keys are "<destination>@<platform address>". Returns the destination part of `breaker_key`.
+std::string_view circuit_destination(std::string_view breaker_key);
+
+// Calls `observer` on every transition of every breaker of the process, on the thread and under
+// the lock of the breaker that changed (see CircuitListener). Returns an id for
+// stop_observing_circuits(). The engine turns transitions into events.
+std::uint64_t observe_circuits(CircuitListener observer);
+void stop_observing_circuits(std::uint64_t id);
+
+// The state of the breakers of `destination` (one per platform address it sends to): open before
+// half-open before closed. nullopt when the destination has no breaker, as a file destination.
+std::optional<CircuitState> destination_circuit_state(std::string_view destination);
 
 }  // namespace activation::platforms
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "engine/sample.hpp"
@@ -209,6 +210,49 @@ TEST_CASE("expired token stops the destination without retries") {
   CHECK(uses() == 7);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK(uses() == 7);
+}
+
+TEST_CASE("a failing platform opens the circuit, in events and in progress") {
+  set_test_token();
+  ServerProcess server({"--error-rate", "1.0", "--seed", "3"});
+  ScratchDir dir("meta-circuit");
+  std::string csv = dir.file("people.csv");
+  write_people(csv, make_people(1, 300));
+  Config config = meta_engine_config(dir);
+  config.engine.batch_size = 100;
+  config.engine.batch_attempts = 3;
+  config.engine.batch_retry_base = std::chrono::milliseconds(10);
+  config.engine.max_attempts = 1;
+  config.audiences.push_back(csv_audience("people", csv, people_mapping()));
+  config.destinations.push_back(meta_destination(
+      server, "fb-circuit", "failing",
+      Json{{"ad_account_id", "act_4004"}, {"circuit_breaker", {{"failure_threshold", 2}, {"open_seconds", 1}}}}));
+  auto engine = open_engine(config);
+  std::mutex mutex;
+  std::vector<Event> events;
+  engine->events().subscribe("destination.circuit", [&](const Event& event) {
+    std::lock_guard lock(mutex);
+    events.push_back(event);
+  });
+  std::set<std::string> circuit_states;
+  engine->progress().subscribe([&](const DestinationProgress& progress) {
+    std::lock_guard lock(mutex);
+    if (progress.destination == "fb-circuit") circuit_states.insert(progress.circuit);
+  });
+
+  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "fb-circuit"));
+  CHECK(job.status != DistributionStatus::kCompleted);
+  std::lock_guard lock(mutex);
+  REQUIRE(!events.empty());
+  CHECK(events.front().destination == "fb-circuit");
+  Json data = Json::parse(events.front().data);
+  CHECK(data["from"] == "closed");
+  CHECK(data["to"] == "open");
+  CHECK(!data["reason"].get<std::string>().empty());
+  CHECK(circuit_states.count("open") == 1);
+  const DestinationProgress* progress = progress_of(job, "fb-circuit");
+  REQUIRE(progress != nullptr);
+  CHECK(!progress->circuit.empty());
 }
 
 TEST_CASE("replace never sends batch 1 twice") {
