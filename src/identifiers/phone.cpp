@@ -60,8 +60,12 @@ PhoneCheck parse_phone_with_libphonenumber(std::string_view text, std::string_vi
   return check;
 }
 
-PhoneCheck parse_phone(std::string_view text, std::string_view region, std::string& e164) {
-  switch (PhoneFastPath::instance().parse(text, region, e164)) {
+namespace {
+
+// Parses like parse_phone(), for a text whose layout is already read.
+PhoneCheck parse_read_phone(const PhoneLayout& layout, std::string_view text, std::string_view region,
+                            std::string& e164) {
+  switch (PhoneFastPath::instance().parse(layout, region, e164)) {
     case FastPhoneOutcome::kValid: return PhoneCheck::kValid;
     case FastPhoneOutcome::kPossible: return PhoneCheck::kPossible;
     case FastPhoneOutcome::kNotPossible: return PhoneCheck::kNotPossible;
@@ -70,25 +74,59 @@ PhoneCheck parse_phone(std::string_view text, std::string_view region, std::stri
   return parse_phone_with_libphonenumber(text, region, e164);
 }
 
+// Returns the row's country as a region with phone numbering, or an empty view. Every phone of a
+// row looks up the same country, so each thread keeps its last result.
+std::string_view row_phone_region(std::string_view row_country) {
+  struct LastLookup {
+    std::string country;
+    std::string_view region;
+    bool used = false;
+  };
+  thread_local LastLookup last;
+  if (last.used && last.country == row_country) return last.region;
+
+  std::string_view region;
+  TextScan scan = scan_text(row_country);
+  if (scan.problem == TextProblem::kNone) {
+    std::string_view code = lookup_country(row_country, scan.ascii);
+    if (is_phone_region(code)) region = code;
+  }
+  if (row_country.size() <= 64) {
+    last.country.assign(row_country);
+    last.region = region;
+    last.used = true;
+  }
+  return region;
+}
+
+}  // namespace
+
+PhoneCheck parse_phone(std::string_view text, std::string_view region, std::string& e164) {
+  return parse_read_phone(PhoneFastPath::read_layout(text), text, region, e164);
+}
+
 PhoneOutcome normalize_phone(std::string_view value, std::string_view row_country,
                              std::string_view default_region, std::string& e164) {
   PhoneOutcome outcome;
   if (value.size() > kMaxPhoneText) return outcome;
 
-  // One pass: count the ASCII digits (none, or only zeros, is not a number whatever the region)
-  // and find where the number starts, at the first digit or plus sign.
+  // Find where the number starts, at the first digit or plus sign, then count the ASCII digits
+  // (none, or only zeros, is not a number whatever the region).
+  std::size_t start = 0;
+  while (start < value.size()) {
+    const char c = value[start];
+    if ((c >= '0' && c <= '9') || c == '+' || (c == '\xEF' && value.substr(start, 3) == "\xEF\xBC\x8B")) break;
+    ++start;
+  }
   std::size_t digits = 0;
   std::size_t zeros = 0;
-  std::size_t start = value.size();
-  bool ascii = true;
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    const char c = value[i];
-    const bool digit = c >= '0' && c <= '9';
-    ascii = ascii && static_cast<unsigned char>(c) < 0x80;
-    digits += digit ? 1 : 0;
+  unsigned char high_bits = 0;
+  for (char c : value) {
+    digits += static_cast<unsigned char>(c - '0') < 10 ? 1 : 0;
     zeros += c == '0' ? 1 : 0;
-    if (start == value.size() && (digit || c == '+' || value.substr(i, 3) == "\xEF\xBC\x8B")) start = i;
+    high_bits |= static_cast<unsigned char>(c);
   }
+  const bool ascii = high_bits < 0x80;
   if (digits == 0 && ascii) {
     outcome.kind = PhoneOutcome::Kind::kNoDigits;
     return outcome;
@@ -113,8 +151,10 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
     outcome.international = true;
   }
 
+  // The layout is read once for every region tried below.
+  const PhoneLayout layout = PhoneFastPath::read_layout(text);
   if (outcome.international) {
-    PhoneCheck check = parse_phone(text, "ZZ", e164);
+    PhoneCheck check = parse_read_phone(layout, text, "ZZ", e164);
     outcome.kind =
         check == PhoneCheck::kNotPossible ? PhoneOutcome::Kind::kNotPossible : PhoneOutcome::Kind::kAccepted;
     outcome.valid = check == PhoneCheck::kValid;
@@ -124,17 +164,11 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
   // The row's country first, then the default region; a valid reading beats a possible one. The
   // country is looked up only here, as a number with its own country code does not need it.
   row_country = trim(row_country);
-  if (!row_country.empty()) {
-    TextScan scan = scan_text(row_country);
-    if (scan.problem == TextProblem::kNone) {
-      std::string_view region = lookup_country(row_country, scan.ascii);
-      if (is_phone_region(region)) outcome.row_region = region;
-    }
-  }
+  if (!row_country.empty()) outcome.row_region = row_phone_region(row_country);
   const std::string_view row_region = outcome.row_region;
   PhoneCheck row_check = PhoneCheck::kNotPossible;
   if (!row_region.empty()) {
-    row_check = parse_phone(text, row_region, e164);
+    row_check = parse_read_phone(layout, text, row_region, e164);
     if (row_check == PhoneCheck::kValid ||
         (row_check == PhoneCheck::kPossible && row_region == default_region)) {
       outcome.kind = PhoneOutcome::Kind::kAccepted;
@@ -145,10 +179,12 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
   }
   if (row_region == default_region) return outcome;
 
-  // Keep the row's possible reading in `e164` while the default region is tried.
-  std::string kept_row_reading;
+  // Keep the row's possible reading while the default region is tried, in a per-thread string so
+  // that both buffers keep their capacity.
+  thread_local std::string kept_row_reading;
+  kept_row_reading.clear();
   if (row_check == PhoneCheck::kPossible) kept_row_reading.swap(e164);
-  PhoneCheck default_check = parse_phone(text, default_region, e164);
+  PhoneCheck default_check = parse_read_phone(layout, text, default_region, e164);
   if (default_check == PhoneCheck::kValid ||
       (default_check == PhoneCheck::kPossible && row_check == PhoneCheck::kNotPossible)) {
     outcome.kind = PhoneOutcome::Kind::kAccepted;

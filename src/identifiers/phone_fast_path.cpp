@@ -4,12 +4,18 @@
 #include <charconv>
 #include <optional>
 
+#include <set>
+
 #include <phonenumbers/phonemetadata.pb.h>
+#include <phonenumbers/phonenumberutil.h>
 
 // libphonenumber keeps its compiled-in metadata behind these two functions. Every build of the
 // library exports them because its own loader calls them, but no installed header declares them.
-// They are declared here as weak symbols: when a build lacks them, the fast path stays off and
-// every number goes through libphonenumber's public API.
+// NOTE: libphonenumber 8.12 has no public way to read the numbering patterns, because
+// PhoneNumberUtil::GetMetadataForRegion() and GetMetadataForNonGeographicalRegion() are private.
+// So the functions are declared here as weak symbols. Their metadata is used only when
+// metadata_agrees_with_public_api() finds it consistent with the public API. When a build lacks
+// them or the check fails, the fast path stays off and libphonenumber parses every number.
 namespace i18n::phonenumbers {
 [[gnu::weak]] int metadata_size();
 [[gnu::weak]] const void* metadata_get();
@@ -21,8 +27,6 @@ namespace {
 // libphonenumber's limits on a national significant number.
 constexpr std::size_t kMinNsnLength = 2;
 constexpr std::size_t kMaxNsnLength = 17;
-// Digits the fast path reads before giving the number to libphonenumber.
-constexpr std::size_t kMaxDigits = 20;
 
 // The number descriptions in the order GetNumberTypeHelper() tests them; general first.
 enum Desc : int {
@@ -71,6 +75,34 @@ std::string_view literal_first_alternative(std::string_view pattern) {
   std::size_t i = 0;
   while (i < pattern.size() && is_digit(pattern[i])) ++i;
   return i > 0 && i < pattern.size() && pattern[i] == '|' ? pattern.substr(0, i) : std::string_view();
+}
+
+// Checks the metadata read through the undeclared functions against libphonenumber's public API.
+// It must list the same regions, each with the calling code and national prefix that
+// PhoneNumberUtil reports, and PhoneNumberUtil must know every non-geographic entry as such. A
+// mismatch means that the functions return other metadata than PhoneNumberUtil uses.
+bool metadata_agrees_with_public_api(const i18n::phonenumbers::PhoneMetadataCollection& collection) {
+  using i18n::phonenumbers::PhoneNumberUtil;
+  const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
+  std::set<std::string> supported;
+  util->GetSupportedRegions(&supported);
+
+  std::set<std::string> seen;
+  for (const auto& metadata : collection.metadata()) {
+    const std::string& id = metadata.id();
+    if (id == "001") {
+      std::string region;
+      util->GetRegionCodeForCountryCode(metadata.country_code(), &region);
+      if (region != "001") return false;
+      continue;
+    }
+    if (supported.count(id) == 0 || util->GetCountryCodeForRegion(id) != metadata.country_code()) return false;
+    std::string national_prefix;
+    util->GetNddPrefixForRegion(id, false, &national_prefix);
+    if (national_prefix != metadata.national_prefix()) return false;
+    seen.insert(id);
+  }
+  return seen == supported;
 }
 
 }  // namespace
@@ -174,6 +206,7 @@ PhoneFastPath::PhoneFastPath() {
   PhoneMetadataCollection collection;
   if (!collection.ParseFromArray(i18n::phonenumbers::metadata_get(), i18n::phonenumbers::metadata_size()))
     return;
+  if (!metadata_agrees_with_public_api(collection)) return;
 
   std::vector<std::unique_ptr<Region>> regions;
   for (const PhoneMetadata& metadata : collection.metadata()) {
@@ -326,12 +359,21 @@ bool PhoneFastPath::is_valid(int country_code, std::string_view national_number)
   const Region* main = candidates->front();
   if (!main->leading_digits && main->has_number_type(national_number)) return true;
   const auto& selector = region_selectors_[country_code];
-  const std::uint32_t selected = selector ? selector->full_match(national_number) : ~0u;
-  for (std::size_t i = 0; i < candidates->size(); ++i) {
-    if (i < 32 && (selected & (1u << i)) == 0) continue;
-    const Region* region = (*candidates)[i];
+  if (selector) {
+    // Only the regions that the selector picks, in lookup order. A main region without leading
+    // digits was tested just above, so it is skipped.
+    std::uint32_t selected = selector->full_match(national_number);
+    if (!main->leading_digits) selected &= ~1u;
+    for (; selected != 0; selected &= selected - 1) {
+      const Region* region = (*candidates)[static_cast<std::size_t>(__builtin_ctz(selected))];
+      if (region->leading_digits) return region->has_number_type(national_number);
+      if (region->has_number_type(national_number)) return true;
+    }
+    return false;
+  }
+  for (const Region* region : *candidates) {
     if (region->leading_digits) {
-      if (!selector && region->leading_digits->prefix_match_lengths(national_number) == 0) continue;
+      if (region->leading_digits->prefix_match_lengths(national_number) == 0) continue;
       return region->has_number_type(national_number);
     }
     if (region->has_number_type(national_number)) return true;
@@ -342,6 +384,11 @@ bool PhoneFastPath::is_valid(int country_code, std::string_view national_number)
 FastPhoneOutcome PhoneFastPath::parse(std::string_view text, std::string_view region_code,
                                       std::string& e164) const {
   if (!available()) return FastPhoneOutcome::kUnknown;
+  return parse(read_layout(text), region_code, e164);
+}
+
+PhoneLayout PhoneFastPath::read_layout(std::string_view text) noexcept {
+  PhoneLayout layout;
 
   // Read the layout: separators, an optional '+', digits and separators, an optional extension.
   // libphonenumber drops leading characters up to the first digit or '+'; only separators are
@@ -350,22 +397,20 @@ FastPhoneOutcome PhoneFastPath::parse(std::string_view text, std::string_view re
   const std::size_t n = text.size();
   while (i < n && !is_digit(text[i]) && text[i] != '+') {
     char c = text[i];
-    if (c != ' ' && c != '(' && c != '-' && c != '.') return FastPhoneOutcome::kUnknown;
+    if (c != ' ' && c != '(' && c != '-' && c != '.') return layout;
     ++i;
   }
-  bool plus = false;
   if (i < n && text[i] == '+') {
-    plus = true;
+    layout.plus = true;
     ++i;
   }
-  std::array<char, kMaxDigits> digit_buffer{};
   std::size_t digit_count = 0;
   bool has_slash = false;
   for (; i < n; ++i) {
     char c = text[i];
     if (is_digit(c)) {
-      if (digit_count == kMaxDigits) return FastPhoneOutcome::kUnknown;
-      digit_buffer[digit_count++] = c;
+      if (digit_count == PhoneLayout::kMaxDigits) return layout;
+      layout.digits[digit_count++] = c;
     } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
       continue;
     } else if (c == '/') {
@@ -379,7 +424,7 @@ FastPhoneOutcome PhoneFastPath::parse(std::string_view text, std::string_view re
   // ambiguous and explicit extension labels allow, then the end of the text.
   if (i < n) {
     // After a '/', libphonenumber reads "/ x..." as the start of a second number.
-    if (has_slash) return FastPhoneOutcome::kUnknown;
+    if (has_slash) return layout;
     std::size_t max_extension_digits = 0;
     if (text[i] == 'x' || text[i] == 'X') {
       ++i;
@@ -389,7 +434,7 @@ FastPhoneOutcome PhoneFastPath::parse(std::string_view text, std::string_view re
       i += 3;
       max_extension_digits = 20;
     } else {
-      return FastPhoneOutcome::kUnknown;
+      return layout;
     }
     if (i < n && (text[i] == '.' || text[i] == ':')) ++i;
     while (i < n && (text[i] == ' ' || text[i] == '-')) ++i;
@@ -398,11 +443,19 @@ FastPhoneOutcome PhoneFastPath::parse(std::string_view text, std::string_view re
       ++extension_digits;
       ++i;
     }
-    if (i != n || extension_digits == 0 || extension_digits > max_extension_digits)
-      return FastPhoneOutcome::kUnknown;
+    if (i != n || extension_digits == 0 || extension_digits > max_extension_digits) return layout;
   }
-  if (digit_count < 3) return FastPhoneOutcome::kUnknown;
-  const std::string_view digits(digit_buffer.data(), digit_count);
+  if (digit_count < 3) return layout;
+  layout.digit_count = digit_count;
+  layout.readable = true;
+  return layout;
+}
+
+FastPhoneOutcome PhoneFastPath::parse(const PhoneLayout& layout, std::string_view region_code,
+                                      std::string& e164) const {
+  if (!available() || !layout.readable) return FastPhoneOutcome::kUnknown;
+  const bool plus = layout.plus;
+  const std::string_view digits = layout.digit_view();
 
   // Find the calling code and the metadata that parsing continues with, as ParseHelper() and
   // MaybeExtractCountryCode() do.

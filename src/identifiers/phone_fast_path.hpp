@@ -13,6 +13,8 @@
 #ifndef ACTIVATION_SRC_IDENTIFIERS_PHONE_FAST_PATH_HPP_
 #define ACTIVATION_SRC_IDENTIFIERS_PHONE_FAST_PATH_HPP_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -28,6 +30,19 @@ namespace activation::identifiers {
 // IS_POSSIBLE. kNotPossible: neither, or Parse() fails. kUnknown: ask libphonenumber.
 enum class FastPhoneOutcome { kValid, kPossible, kNotPossible, kUnknown };
 
+// The digits of a phone text in a layout that the fast path models, read once so that the same
+// text can be tried in several regions.
+struct PhoneLayout {
+  static constexpr std::size_t kMaxDigits = 20;  // More digits go to libphonenumber.
+
+  bool readable = false;  // False when the layout is outside the model, so libphonenumber decides.
+  bool plus = false;      // The digits follow a leading '+'.
+  std::size_t digit_count = 0;
+  std::array<char, kMaxDigits> digits{};
+
+  std::string_view digit_view() const noexcept { return {digits.data(), digit_count}; }
+};
+
 class PhoneFastPath {
  public:
   // Returns the process-wide instance, built on first use from libphonenumber's metadata (about
@@ -39,6 +54,10 @@ class PhoneFastPath {
   // 3166-1 alpha-2 code that libphonenumber supports, or "ZZ" for a number that must carry its
   // own country code after a '+'.
   FastPhoneOutcome parse(std::string_view text, std::string_view region, std::string& e164) const;
+
+  // The same in two steps: read_layout() once per text, then parse() per region.
+  static PhoneLayout read_layout(std::string_view text) noexcept;
+  FastPhoneOutcome parse(const PhoneLayout& layout, std::string_view region, std::string& e164) const;
 
   // True when the metadata was loaded and every region's patterns compiled.
   bool available() const noexcept { return !regions_.empty(); }

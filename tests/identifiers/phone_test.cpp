@@ -344,3 +344,46 @@ TEST_CASE("phone fast path agrees with libphonenumber on the customer file") {
   CHECK(disagreements == 0);
   CHECK(answered * 10 > total * 9);
 }
+
+TEST_CASE("phone row region ignores earlier rows") {
+  // normalize_phone() keeps the last row country it looked up. A stale result would read a number
+  // in the previous row's country.
+  using activation::identifiers::normalize_phone;
+  using activation::identifiers::PhoneOutcome;
+  const std::vector<std::string> phones = {"(415) 555-2671", "030 1234567", "020 7946 0958", "01 42 68 53 00",
+                                           "043-797-5229", "+44 20 7946 0958", "0049 30 1234567"};
+  const std::vector<std::string> countries = {"US",     "Germany",       "GB",       "France", "Norway",
+                                              "Atlantis", "Bouvet Island", "germany", "",       "DEU"};
+  struct Result {
+    PhoneOutcome outcome;
+    std::string e164;
+  };
+  auto run = [&](bool reversed) {
+    std::vector<Result> results(phones.size() * countries.size());
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      std::size_t index = reversed ? results.size() - 1 - k : k;
+      const std::string& phone = phones[index % phones.size()];
+      const std::string& country = countries[index / phones.size()];
+      results[index].outcome = normalize_phone(phone, country, "US", results[index].e164);
+    }
+    return results;
+  };
+  std::vector<Result> forward = run(false);
+  std::vector<Result> backward = run(true);
+  for (std::size_t i = 0; i < forward.size(); ++i) {
+    CAPTURE(phones[i % phones.size()]);
+    CAPTURE(countries[i / phones.size()]);
+    CHECK(forward[i].outcome.kind == backward[i].outcome.kind);
+    CHECK(forward[i].outcome.row_region == backward[i].outcome.row_region);
+    CHECK(forward[i].outcome.region_guessed == backward[i].outcome.region_guessed);
+    CHECK(forward[i].outcome.valid == backward[i].outcome.valid);
+    CHECK(forward[i].e164 == backward[i].e164);
+  }
+
+  // And the regions themselves.
+  std::string e164;
+  CHECK(normalize_phone("030 1234567", "Germany", "US", e164).row_region == "DE");
+  CHECK(e164 == "+49301234567");
+  CHECK(normalize_phone("030 1234567", "Bouvet Island", "US", e164).row_region.empty());
+  CHECK(normalize_phone("030 1234567", "germany", "US", e164).row_region == "DE");
+}
