@@ -12,8 +12,11 @@
 #include <string>
 #include <thread>
 
+#include "google_emulator.hpp"
 #include "meta_emulator.hpp"
+#include "oauth_emulator.hpp"
 #include "server_core.hpp"
+#include "social_emulators.hpp"
 
 namespace {
 
@@ -21,7 +24,10 @@ using platform_server::ServerOptions;
 
 constexpr const char* kUsage = R"(usage: activation-platform-server [options]
 
-Emulates Meta's customer-file Custom Audiences API under /meta on 127.0.0.1, with fault injection.
+Emulates the ad platforms' audience APIs on 127.0.0.1, with fault injection: Meta under /meta,
+Google under /google (Data Manager and Ads API), LinkedIn under /linkedin, TikTok under /tiktok,
+Snapchat under /snapchat, a signed-webhook receiver under /webhook/<name>, and the OAuth token
+endpoint of Google and Snapchat at /oauth2/token.
 Prints the port as the first line on stdout once it accepts connections.
 
   --port N                    port to listen on; 0 picks a free one (default 0)
@@ -42,6 +48,18 @@ Prints the port as the first line on stdout once it accepts connections.
   --session-lifetime-seconds N  lifetime of an upload session (default 5400, Meta's 90 minutes)
   --min-api-version N         reply versions below vN.0 with error 2635 (default: accept all)
   --new-audience-alias-error  fail the first /users call of each new audience with error 803
+  --linkedin-min-version YYYYMM  answer LinkedIn-Version values below it with HTTP 426 (default: accept all)
+  --linkedin-ready-delay-ms N refuse users of a new LinkedIn segment for N ms with HTTP 409 (default 5000)
+  --tiktok-max-rows N         batch_data rows per TikTok mapping request before code 40061 (default 10000)
+  --webhook-secret SECRET     verify webhook signatures with this key (default: no verification)
+  --webhook-max-skew-seconds N  refuse webhook timestamps further than N s from now (default 300)
+  --webhook-require-field F   reject webhook adds without an identifier of field F, such as email
+  --oauth-token-lifetime-seconds N  expires_in of access tokens from /oauth2/token (default 3599)
+  --oauth-expire-after N      expire an OAuth access token after N API requests with it; 0 is off (default 0)
+  --oauth-revoke TOKEN        answer this refresh token with invalid_grant; repeat for more
+  --oauth-client ID:SECRET    accept only these OAuth clients; repeat for more (default: any client)
+  --google-processing-polls N status reads that report PROCESSING or RUNNING before the end (default 1)
+  --google-not-allowlisted    fail Google Ads job creation with CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE
   --log-requests              print method, path and status of each request on stderr
   --help                      print this text
 )";
@@ -70,6 +88,9 @@ std::optional<double> parse_fraction(const std::string& text) {
 
 struct Parsed {
   ServerOptions options;
+  platform_server::SocialOptions social;
+  platform_server::OAuthOptions oauth;
+  platform_server::GoogleOptions google;
   bool log_requests = false;
 };
 
@@ -84,6 +105,10 @@ Parsed parse_arguments(int argc, char** argv) {
     }
     if (flag == "--new-audience-alias-error") {
       options.new_audience_alias_error = true;
+      continue;
+    }
+    if (flag == "--google-not-allowlisted") {
+      parsed.google.not_allowlisted = true;
       continue;
     }
     if (flag == "--log-requests") {
@@ -147,6 +172,31 @@ Parsed parse_arguments(int argc, char** argv) {
       options.session_lifetime = std::chrono::seconds(integer(1, 86'400 * 7));
     } else if (flag == "--min-api-version") {
       options.min_api_version = static_cast<int>(integer(0, 1000));
+    } else if (flag == "--linkedin-min-version") {
+      parsed.social.linkedin_min_version = static_cast<int>(integer(200001, 999912));
+    } else if (flag == "--linkedin-ready-delay-ms") {
+      parsed.social.linkedin_ready_delay = std::chrono::milliseconds(integer(0, 3'600'000));
+    } else if (flag == "--tiktok-max-rows") {
+      parsed.social.tiktok_max_rows = static_cast<std::size_t>(integer(1, 1'000'000));
+    } else if (flag == "--webhook-secret") {
+      if (value.empty()) fail("option --webhook-secret expects a non-empty secret");
+      parsed.social.webhook_secret = value;
+    } else if (flag == "--webhook-max-skew-seconds") {
+      parsed.social.webhook_max_skew = std::chrono::seconds(integer(0, 86'400));
+    } else if (flag == "--webhook-require-field") {
+      parsed.social.webhook_require_field = value;
+    } else if (flag == "--oauth-token-lifetime-seconds") {
+      parsed.oauth.token_lifetime = std::chrono::seconds(integer(1, 86'400));
+    } else if (flag == "--oauth-expire-after") {
+      parsed.oauth.expire_after_uses = integer(0, INT64_MAX);
+    } else if (flag == "--oauth-revoke") {
+      parsed.oauth.revoked_refresh_tokens.insert(value);
+    } else if (flag == "--oauth-client") {
+      std::size_t colon = value.find(':');
+      if (colon == std::string::npos || colon == 0) fail("option --oauth-client expects ID:SECRET, got '" + value + "'");
+      parsed.oauth.clients[value.substr(0, colon)] = value.substr(colon + 1);
+    } else if (flag == "--google-processing-polls") {
+      parsed.google.processing_polls = integer(0, 1000);
     } else {
       fail("unknown option " + flag);
     }
@@ -171,6 +221,13 @@ int main(int argc, char** argv) {
 
   platform_server::ServerCore core(options);
   core.add_emulator(std::make_shared<platform_server::MetaEmulator>(core));
+  auto oauth = std::make_shared<platform_server::OAuthEmulator>(core, parsed.oauth);
+  core.add_emulator(oauth);
+  core.add_emulator(std::make_shared<platform_server::GoogleEmulator>(core, *oauth, parsed.google));
+  core.add_emulator(std::make_shared<platform_server::LinkedInEmulator>(core, parsed.social));
+  core.add_emulator(std::make_shared<platform_server::TikTokEmulator>(core, parsed.social));
+  core.add_emulator(std::make_shared<platform_server::SnapchatEmulator>(core, *oauth, parsed.social));
+  core.add_emulator(std::make_shared<platform_server::WebhookReceiver>(core, parsed.social));
 
   httplib::Server server;
   int threads = options.threads;
@@ -220,7 +277,9 @@ int main(int argc, char** argv) {
   // The socket is listening once bound, so a client that reads the port may connect at once.
   std::cout << port << std::endl;
   std::cerr << "activation-platform-server: listening on http://" << options.host << ":" << port
-            << " (Meta under /meta, inspection under /__inspect)" << std::endl;
+            << " (Meta under /meta, LinkedIn under /linkedin, TikTok under /tiktok, Snapchat under /snapchat, "
+               "webhooks under /webhook, inspection under /__inspect)"
+            << std::endl;
 
   std::thread stopper([&server, stop_signals] {
     int received = 0;

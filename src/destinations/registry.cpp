@@ -5,7 +5,12 @@
 
 #include "activation/backend/destination.hpp"
 #include "destinations/file/file_destination.hpp"
+#include "destinations/webhook/webhook_destination.hpp"
+#include "platforms/google/google_destinations.hpp"
+#include "platforms/linkedin/linkedin_destination.hpp"
 #include "platforms/meta/meta_destination.hpp"
+#include "platforms/snapchat/snapchat_destination.hpp"
+#include "platforms/tiktok/tiktok_destination.hpp"
 
 namespace activation {
 namespace {
@@ -20,6 +25,12 @@ Registry& registry() {
     auto* created = new Registry();
     created->factories.emplace("file", destinations::make_file_destination);
     created->factories.emplace("meta", platforms::meta::make_meta_destination);
+    created->factories.emplace("google", platforms::google::make_data_manager_destination);
+    created->factories.emplace("google_ads", platforms::google::make_ads_destination);
+    created->factories.emplace("linkedin", platforms::linkedin::make_linkedin_destination);
+    created->factories.emplace("tiktok", platforms::tiktok::make_tiktok_destination);
+    created->factories.emplace("snapchat", platforms::snapchat::make_snapchat_destination);
+    created->factories.emplace("webhook", destinations::make_webhook_destination);
     return created;
   }();
   return *instance;
