@@ -135,6 +135,9 @@ Result<AccessToken> OAuthClient::request_token() {
   request.url = settings_.token_url;
   request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
   request.headers.push_back({"Accept", "application/json"});
+  // Tokens are fetched about once an hour, and a process-wide client would otherwise hold an idle
+  // keep-alive connection to the endpoint for the life of the process.
+  request.headers.push_back({"Connection", "close"});
   request.body = "grant_type=refresh_token&refresh_token=" + form_encode(settings_.refresh_token) +
                  "&client_id=" + form_encode(settings_.client_id) +
                  "&client_secret=" + form_encode(settings_.client_secret);
