@@ -32,7 +32,7 @@ LedgerEntry entry_of(Ledger& ledger, const std::string& key) {
 }
 
 // Applies the same sequence of batches, reading the ledger after every batch when `read_between`
-// is set, and returns what the ledger holds at the end.
+// is set, and returns the ledger's entries at the end.
 std::vector<LedgerEntry> replay(const std::string& path, bool read_between) {
   auto store = open_store(path);
   auto ledger = Ledger::create(store).value();
@@ -42,15 +42,15 @@ std::vector<LedgerEntry> replay(const std::string& path, bool read_between) {
   first.updates = {add("k1", "[1]"), add("k2", "[2]"), add("k3", "[3]")};
   batches.push_back(first);
 
-  LedgerBatch newer_job = batch_of(7);  // Job 7 sees k1.
+  LedgerBatch newer_job = batch_of(7);  // Job 7 reads k1 in its source.
   newer_job.seen_member_keys = {"k1"};
   batches.push_back(newer_job);
 
-  LedgerBatch older_job = batch_of(6);  // Job 6, retried after job 7, sees k1 and k2 later.
+  LedgerBatch older_job = batch_of(6);  // Job 6, retried after job 7, reads k1 and k2 later.
   older_job.seen_member_keys = {"k1", "k2"};
   batches.push_back(older_job);
 
-  LedgerBatch marked = batch_of(8);  // Job 8 sees k2, then a batch without a job removes it.
+  LedgerBatch marked = batch_of(8);  // Job 8 reads k2, then a batch without a job removes it.
   marked.seen_member_keys = {"k2"};
   batches.push_back(marked);
   LedgerBatch removed = batch_of(0);

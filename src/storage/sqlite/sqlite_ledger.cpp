@@ -81,9 +81,9 @@ Result<std::int64_t> SqliteStore::scope_id(SqliteConnection& connection, std::st
   return id;
 }
 
-// Ledger updates are appended to ledger_journal in the batch's transaction: appending at the end
-// of a rowid table writes a few pages per batch, where upserting random member keys into the
-// ledger's B-tree dirties one page per member once the ledger outgrows the page cache. The journal
+// Ledger updates are appended to ledger_journal in the batch's transaction. Appending at the end
+// of a rowid table writes a few pages per batch. Upserting random member keys into the ledger's
+// B-tree dirties one page per member once the ledger outgrows the page cache. The journal
 // is folded into the ledger in member-key order before the scope is read, and when a run ends
 // (flush_ledger), so that each ledger page is written once per fold rather than once per member.
 Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now) {
@@ -163,7 +163,7 @@ Status SqliteStore::fold_journal(std::string_view audience, std::string_view des
       }
       {
         // The newest journal row of a member that names a job decides its last_seen_job. SQLite
-        // takes the bare column seen_job from the row that holds max(seq).
+        // takes the bare column seen_job from the row with max(seq).
         ACT_ASSIGN_OR_RETURN(auto seen, connection.prepare(
             "UPDATE ledger SET last_seen_job = marks.job FROM (SELECT member_key, seen_job AS job, max(seq) "
             "FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2 AND seen_job <> 0 GROUP BY member_key) "
