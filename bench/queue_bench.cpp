@@ -3,7 +3,8 @@
 //
 // With --postgres CONNINFO the same measurements run on the PostgreSQL store (a fresh schema per
 // run), processing with 1 and with 4 worker processes, each figure with the CPU time that the
-// workers and the PostgreSQL server spent on it, next to the PostgreSQL-backed peers.
+// workers and the PostgreSQL server spent on it. The SQLite store runs the same measurements in the
+// same run, and both are printed next to the PostgreSQL-backed peers.
 //
 // Each measurement runs the worker in a child process (this program, re-executed), so that its
 // peak RSS is the worker's own. The producer and the worker then talk through the store file, as
@@ -178,9 +179,14 @@ void child_process(const Options& options) {
   const auto limit = start + 600s;
   if (options.processes > 1) {
     // Several processes share the jobs: this one stops when the store has recorded all of them.
+    // It reads metrics() only while it has no claimed job. metrics() counts the finished jobs, and
+    // four processes counting every few milliseconds would take the server's CPU from the claims.
     while (Clock::now() < limit) {
-      auto metrics = queue->metrics();
-      if (metrics.is_ok() && metrics->completed >= options.jobs) break;
+      const auto stats = (*pool)->stats();
+      if (stats.claimed == stats.completed) {
+        auto metrics = queue->metrics();
+        if (metrics.is_ok() && metrics->completed >= options.jobs) break;
+      }
       std::this_thread::sleep_for(5ms);
     }
   } else {
@@ -585,23 +591,50 @@ nlohmann::json run_processing_processes(Options options, int processes, int thre
           {"rss_mib", rss}};
 }
 
-void print_postgres_row(const std::string& key, const std::string& label, const std::vector<nlohmann::json>& runs,
-                        const char* field, bool with_cpu) {
+double median_of(const std::vector<nlohmann::json>& runs, const char* field) {
   std::vector<double> values;
   for (const auto& run : runs) values.push_back(run[field].get<double>());
   std::sort(values.begin(), values.end());
-  const std::size_t middle = values.size() / 2;
+  return values[values.size() / 2];
+}
+
+// The runs of one store: one entry per repeat in each list.
+struct StoreRuns {
+  std::vector<nlohmann::json> single, bulk, process_1, process_4, latency;
+};
+
+// Measures every figure once on options.store, which is emptied before each measurement.
+void measure_store(const Options& options, int threads, pid_t postmaster, StoreRuns& runs) {
+  remove_store(options.store);
+  runs.single.push_back(with_server_cpu(postmaster, [&] { return run_simple(options, "enqueue_single"); }));
+  remove_store(options.store);
+  runs.bulk.push_back(with_server_cpu(postmaster, [&] { return run_simple(options, "enqueue_bulk"); }));
+  remove_store(options.store);
+  runs.process_1.push_back(run_processing_processes(options, 1, threads, postmaster));
+  remove_store(options.store);
+  runs.process_4.push_back(run_processing_processes(options, 4, threads, postmaster));
+  remove_store(options.store);
+  runs.latency.push_back(with_server_cpu(postmaster, [&] { return run_latency(options); }));
+  remove_store(options.store);
+}
+
+// Prints the PostgreSQL median with the CPU time of its run, the SQLite median of the same run,
+// and the recorded figures of the PostgreSQL-backed peers with the ratio to the best of them.
+void print_postgres_row(const std::string& key, const std::string& label, const std::vector<nlohmann::json>& runs,
+                        const std::vector<nlohmann::json>& sqlite_runs, const char* field, bool higher_is_better) {
+  const double ours = median_of(runs, field);
   const nlohmann::json* median_run = &runs.front();
   for (const auto& run : runs) {
-    if (run[field].get<double>() == values[middle]) median_run = &run;
+    if (run[field].get<double>() == ours) median_run = &run;
   }
   std::string cpu;
-  if (with_cpu) {
-    cpu = fmt::format("workers {:.2f}u+{:.2f}s, server {:.2f}u+{:.2f}s CPU s", (*median_run)["user_s"].get<double>(),
+  if (median_run->contains("user_s")) {
+    cpu = fmt::format("workers {:.2f}u+{:.2f}s, server {:.2f}u+{:.2f}s", (*median_run)["user_s"].get<double>(),
                       (*median_run)["sys_s"].get<double>(), (*median_run)["server_user_s"].get<double>(),
                       (*median_run)["server_sys_s"].get<double>());
   }
   std::string peers;
+  double best = 0;
   if (auto found = recorded_peers().find(key); found != recorded_peers().end()) {
     for (const auto& peer : found->second) {
       const std::string name = peer.name;
@@ -609,10 +642,14 @@ void print_postgres_row(const std::string& key, const std::string& label, const 
           name.find("graphile") == std::string::npos) {
         continue;
       }
-      peers += fmt::format("{}{} {:.1f}", peers.empty() ? "" : "; ", name, (peer.run1 + peer.run2) / 2);
+      const double value = (peer.run1 + peer.run2) / 2;
+      if (best == 0 || (higher_is_better ? value > best : value < best)) best = value;
+      peers += fmt::format("{}{} {:.1f}", peers.empty() ? "" : "; ", name, value);
     }
   }
-  std::printf("%-36s %10.1f  %-46s | peers: %s\n", label.c_str(), values[middle], cpu.c_str(), peers.c_str());
+  const double ratio = best == 0 ? 0 : (higher_is_better ? ours / best : best / ours);
+  std::printf("%-34s PostgreSQL %9.1f  SQLite %9.1f  ours/best peer %5.2fx | %s | peers: %s\n", label.c_str(), ours,
+              median_of(sqlite_runs, field), ratio, cpu.c_str(), peers.c_str());
 }
 
 int run_postgres(Options options) {
@@ -625,47 +662,55 @@ int run_postgres(Options options) {
   const int threads = options.threads > 1 ? options.threads : 4;
   options.store = fmt::format("pg:queue_bench_{}", ::getpid());
 
-  std::printf("queue_bench: PostgreSQL store (schema %s); %d jobs per run; %d threads per worker process; "
-              "prefetch %d\n",
-              options.store.c_str() + 3, options.jobs, threads, options.prefetch);
+  // The SQLite store runs the same measurements in the same run, beside the server's.
+  Options sqlite_options = options;
+  std::string dir = options.dir;
+  const bool remove_dir = dir.empty();
+  if (remove_dir) {
+    char pattern[] = "/tmp/queue-bench-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) die("mkdtemp failed");
+    dir = pattern;
+  }
+  sqlite_options.store = dir + "/bench.db";
+
+  std::printf("queue_bench: PostgreSQL store (schema %s) and SQLite store (%s, WAL, synchronous=NORMAL); "
+              "%d jobs per run; %d threads per worker process; prefetch %d\n",
+              options.store.c_str() + 3, sqlite_options.store.c_str(), options.jobs, threads, options.prefetch);
   std::printf("server CPU: %s\n", postmaster > 0 ? fmt::format("postmaster {} and its children", postmaster).c_str()
                                                  : "not measured (no --server-pid-file)");
-  std::printf("peers: figures recorded with the peers harness on a 2 vCPU KVM machine of this kind (mean of 2 runs)\n\n");
+  std::printf("peers: figures recorded with the peers harness on a 2 vCPU KVM machine of this kind (mean of 2 runs), "
+              "not run here\n\n");
 
-  std::vector<nlohmann::json> single, bulk, process_1, process_4, latency;
+  StoreRuns postgres, sqlite;
   for (int run = 0; run < options.repeat; ++run) {
-    remove_store(options.store);
-    single.push_back(with_server_cpu(postmaster, [&] { return run_simple(options, "enqueue_single"); }));
-    remove_store(options.store);
-    bulk.push_back(with_server_cpu(postmaster, [&] { return run_simple(options, "enqueue_bulk"); }));
-    remove_store(options.store);
-    process_1.push_back(run_processing_processes(options, 1, threads, postmaster));
-    remove_store(options.store);
-    process_4.push_back(run_processing_processes(options, 4, threads, postmaster));
-    remove_store(options.store);
-    latency.push_back(with_server_cpu(postmaster, [&] { return run_latency(options); }));
-    remove_store(options.store);
+    measure_store(options, threads, postmaster, postgres);
+    measure_store(sqlite_options, threads, -1, sqlite);
   }
+  if (remove_dir) std::filesystem::remove_all(dir);
 
-  std::printf("median of %d runs\n", options.repeat);
-  print_postgres_row("enqueue_single", "enqueue one by one (jobs/s)", single, "jobs_per_s", true);
-  print_postgres_row("enqueue_bulk", "enqueue bulk, 1000 per call (jobs/s)", bulk, "jobs_per_s", true);
-  print_postgres_row("process_1", fmt::format("process, 1 process x {} (jobs/s)", threads), process_1, "jobs_per_s",
+  std::printf("median of %d runs; CPU seconds of the PostgreSQL run\n", options.repeat);
+  print_postgres_row("enqueue_single", "enqueue one by one (jobs/s)", postgres.single, sqlite.single, "jobs_per_s",
                      true);
-  print_postgres_row("process_16", fmt::format("process, 4 processes x {} (jobs/s)", threads), process_4, "jobs_per_s",
-                     true);
-  print_postgres_row("latency_p50", "claim latency p50 (ms)", latency, "p50_ms", false);
-  print_postgres_row("latency_p99", "claim latency p99 (ms)", latency, "p99_ms", false);
+  print_postgres_row("enqueue_bulk", "enqueue bulk, 1000 per call (jobs/s)", postgres.bulk, sqlite.bulk,
+                     "jobs_per_s", true);
+  print_postgres_row("process_1", fmt::format("process, 1 process x {} (jobs/s)", threads), postgres.process_1,
+                     sqlite.process_1, "jobs_per_s", true);
+  print_postgres_row("process_16", fmt::format("process, 4 processes x {} (jobs/s)", threads), postgres.process_4,
+                     sqlite.process_4, "jobs_per_s", true);
+  print_postgres_row("latency_p50", "claim latency p50 (ms)", postgres.latency, sqlite.latency, "p50_ms", false);
+  print_postgres_row("latency_p99", "claim latency p99 (ms)", postgres.latency, sqlite.latency, "p99_ms", false);
 
   std::printf("\nevery run:\n");
   for (int run = 0; run < options.repeat; ++run) {
     const auto r = static_cast<std::size_t>(run);
-    std::printf("  run %d\n", run + 1);
-    std::printf("    enqueue one by one:   %s\n", single[r].dump().c_str());
-    std::printf("    enqueue bulk:         %s\n", bulk[r].dump().c_str());
-    std::printf("    process 1 process:    %s\n", process_1[r].dump().c_str());
-    std::printf("    process 4 processes:  %s\n", process_4[r].dump().c_str());
-    std::printf("    latency:              %s\n", latency[r].dump().c_str());
+    for (const auto& [name, runs] : {std::pair<const char*, StoreRuns*>{"PostgreSQL", &postgres}, {"SQLite", &sqlite}}) {
+      std::printf("  run %d, %s\n", run + 1, name);
+      std::printf("    enqueue one by one:   %s\n", runs->single[r].dump().c_str());
+      std::printf("    enqueue bulk:         %s\n", runs->bulk[r].dump().c_str());
+      std::printf("    process 1 process:    %s\n", runs->process_1[r].dump().c_str());
+      std::printf("    process 4 processes:  %s\n", runs->process_4[r].dump().c_str());
+      std::printf("    latency:              %s\n", runs->latency[r].dump().c_str());
+    }
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "cli_common.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 
@@ -141,6 +142,8 @@ void ProgressBars::draw(const activation::JobProgress& progress, const std::vect
   std::string text;
   if (terminal_ && lines_drawn_ > 0) text += "\x1b[" + std::to_string(lines_drawn_) + "F";
   int lines = 0;
+  int name_width = 16;
+  for (const auto& name : destinations) name_width = std::max(name_width, static_cast<int>(name.size()));
   for (const auto& name : destinations) {
     const activation::DestinationProgress* found = nullptr;
     for (const auto& destination : progress.destinations) {
@@ -161,15 +164,18 @@ void ProgressBars::draw(const activation::JobProgress& progress, const std::vect
       std::string eta = found->seconds_remaining
                             ? std::to_string(static_cast<long long>(*found->seconds_remaining)) + "s"
                             : "-";
+      std::string state(activation::run_state_name(found->state));
+      if (!found->waiting.empty()) state += " (" + found->waiting + ")";
+      if (!found->circuit.empty() && found->circuit != "closed") state += ", circuit " + found->circuit;
       std::snprintf(line, sizeof line,
-                    "%-16s [%s] %5.1f%%  %12s rows  accepted %12s  failed %10s  %9s rows/s  ETA %6s  %s",
-                    name.c_str(), bar.c_str(), percent, format_count(counters.rows_read).c_str(),
+                    "%-*s [%s] %5.1f%%  %12s rows  accepted %12s  failed %10s  %9s rows/s  ETA %6s  %s",
+                    name_width, name.c_str(), bar.c_str(), percent, format_count(counters.rows_read).c_str(),
                     format_count(counters.outcome(RowOutcome::kAccepted)).c_str(),
                     format_count(failed).c_str(),
                     format_count(static_cast<std::uint64_t>(found->rows_per_second)).c_str(), eta.c_str(),
-                    std::string(activation::run_state_name(found->state)).c_str());
+                    state.c_str());
     } else {
-      std::snprintf(line, sizeof line, "%-16s [%s]   0.0%%  waiting", name.c_str(), bar.c_str());
+      std::snprintf(line, sizeof line, "%-*s [%s]   0.0%%  waiting", name_width, name.c_str(), bar.c_str());
     }
     text += line;
     text += terminal_ ? "\x1b[K\n" : "\n";

@@ -63,6 +63,10 @@ struct EngineSettings {
   int max_attempts = 3;    // Attempts of a job before it goes to the dead-letter queue.
   int batch_attempts = 4;  // Sends of one batch before its destination fails.
   std::chrono::milliseconds batch_retry_base{std::chrono::milliseconds(500)};
+  // On a PostgreSQL store, the rate limiter of each platform account also takes its tokens from the
+  // store, so that all processes on the store together stay within the account's rate. An SQLite
+  // store always keeps the limiters in the process.
+  bool shared_rate_limits = true;
   AlertThresholds alerts;
 };
 

@@ -95,7 +95,9 @@ ACT_EXPORT ResponseClassification classify_transport_error(const TransportError&
 // Converts a classification into feedback for the account's rate limiter.
 ACT_EXPORT RateFeedback rate_feedback(const ResponseClassification& classification);
 
-struct RetryPolicy {
+// How one platform request is retried inside a batch. The queue's RetryPolicy (job_queue.hpp)
+// retries whole jobs.
+struct RequestRetryPolicy {
   int max_retries = 5;  // Retries after network and platform_5xx failures, per request.
   std::chrono::nanoseconds base_delay = std::chrono::seconds(1);
   std::chrono::nanoseconds max_delay = std::chrono::minutes(2);
@@ -109,7 +111,7 @@ struct RetryPolicy {
 };
 
 // Returns OK, or kInvalidArgument naming the field that is out of range.
-ACT_EXPORT Status validate_retry_policy(const RetryPolicy& policy);
+ACT_EXPORT Status validate_retry_policy(const RequestRetryPolicy& policy);
 
 enum class RetryAction : int {
   kRetry = 0,  // Send the request again after `delay`.
@@ -126,7 +128,7 @@ struct RetryDecision {
 
 // Returns the full-jitter backoff before retry number `retry` (1 for the first): a uniform draw
 // from zero to min(max_delay, base_delay * 2^(retry - 1)). `uniform` is a draw from [0, 1).
-ACT_EXPORT std::chrono::nanoseconds full_jitter_delay(const RetryPolicy& policy, int retry,
+ACT_EXPORT std::chrono::nanoseconds full_jitter_delay(const RequestRetryPolicy& policy, int retry,
                                                       double uniform) noexcept;
 
 // The retry state of one request: decides, failure by failure, whether and when to send again.
@@ -137,7 +139,7 @@ ACT_EXPORT std::chrono::nanoseconds full_jitter_delay(const RetryPolicy& policy,
 class ACT_EXPORT RetryBudget {
  public:
   // REQUIRES: validate_retry_policy(policy) is OK. `seed` makes the jitter repeatable.
-  explicit RetryBudget(RetryPolicy policy = {}, std::uint64_t seed = std::random_device{}());
+  explicit RetryBudget(RequestRetryPolicy policy = {}, std::uint64_t seed = std::random_device{}());
 
   RetryDecision next(const ResponseClassification& failure);
 
@@ -145,7 +147,7 @@ class ACT_EXPORT RetryBudget {
   std::chrono::nanoseconds throttled_wait() const noexcept { return throttled_wait_; }
 
  private:
-  RetryPolicy policy_;
+  RequestRetryPolicy policy_;
   std::mt19937_64 random_;
   int retries_used_ = 0;
   std::chrono::nanoseconds throttled_wait_{0};

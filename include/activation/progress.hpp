@@ -70,6 +70,9 @@ struct DestinationProgress {
   // The destination's circuit breaker: "closed", "open" or "half_open"; empty for a destination
   // without one (a file destination).
   std::string circuit;
+  // The cause and length of the engine's wait before it sends a batch again, such as
+  // "throttled; batch 4 again in 30 s". Empty while the destination is not waiting.
+  std::string waiting;
 };
 
 struct JobProgress {

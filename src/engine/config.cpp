@@ -285,7 +285,8 @@ Status read_engine(const Reader& reader, const Json& value, EngineSettings& engi
   ACT_RETURN_IF_ERROR(
       reader.check_keys(value, path,
                         {"workers", "parallelism", "batch_size", "lease_seconds", "heartbeat_seconds",
-                         "max_attempts", "batch_attempts", "batch_retry_base_ms", "alerts"}));
+                         "max_attempts", "batch_attempts", "batch_retry_base_ms", "shared_rate_limits",
+                         "alerts"}));
   ACT_ASSIGN_OR_RETURN(auto workers, reader.integer(value, path, "workers", engine.workers, 1, 256));
   ACT_ASSIGN_OR_RETURN(auto parallelism,
                        reader.integer(value, path, "parallelism", engine.parallelism, 1, 64));
@@ -314,6 +315,10 @@ Status read_engine(const Reader& reader, const Json& value, EngineSettings& engi
   engine.max_attempts = static_cast<int>(attempts);
   engine.batch_attempts = static_cast<int>(batch_attempts);
   engine.batch_retry_base = std::chrono::milliseconds(retry_base);
+  if (auto shared = value.find("shared_rate_limits"); shared != value.end()) {
+    if (!shared->is_boolean()) return reader.error(path + ".shared_rate_limits", "expected true or false");
+    engine.shared_rate_limits = shared->get<bool>();
+  }
 
   if (auto alerts = value.find("alerts"); alerts != value.end()) {
     const std::string at = "engine.alerts";

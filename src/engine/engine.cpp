@@ -57,6 +57,7 @@ DistributionEngine::DistributionEngine(std::unique_ptr<Impl> impl) : impl_(std::
 DistributionEngine::~DistributionEngine() {
   (void)stop_workers(impl_->config.engine.lease_duration);
   platforms::stop_observing_circuits(impl_->circuit_observer);
+  if (impl_->shares_rate_limits) platforms::stop_sharing_rate_limits(impl_->store.get());
 }
 
 Result<std::unique_ptr<DistributionEngine>> DistributionEngine::open(Config config, EngineOptions options) {
@@ -78,6 +79,12 @@ Result<std::unique_ptr<DistributionEngine>> DistributionEngine::open(Config conf
   }
 
   ACT_ASSIGN_OR_RETURN(impl->store, open_store(config.store_path, options.logger));
+  // Processes that share a PostgreSQL store may run on many machines, so only the store can keep
+  // them together within a platform account's rate.
+  if (postgresql && config.engine.shared_rate_limits) {
+    platforms::share_rate_limits_through(impl->store);
+    impl->shares_rate_limits = true;
+  }
   JobQueueOptions queue_options;
   queue_options.max_attempts = config.engine.max_attempts;
   queue_options.logger = options.logger;

@@ -42,6 +42,7 @@ struct DistributionEngine::Impl {
 
   // Turns the transitions of the process's circuit breakers into "destination.circuit" events.
   std::uint64_t circuit_observer = 0;
+  bool shares_rate_limits = false;  // This engine made the platform limiters draw from its store.
 
   std::mutex alerts_mutex;
   std::set<std::string> active_alerts;  // "<type>|<job>|<destination>"

@@ -7,6 +7,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include "engine/member.hpp"
@@ -519,6 +520,7 @@ class Pipeline {
     int rate_limit_waits = 0;
     while (true) {
       BatchResult answer = adapter_->send(batch);
+      waiting_.clear();
       if (answer.transport.is_ok()) {
         if (answer.results.size() != batch.operations.size()) {
           return internal_error("destination '" + name() + "' returned " +
@@ -550,6 +552,9 @@ class Pipeline {
       services_.logger.log(LogLevel::kWarn, "engine",
                            "job {} destination {}: batch {} failed ({}); retrying in {} ms", request_.job_id,
                            name(), batch.number, error.to_string(), delay.count());
+      waiting_ = fmt::format("{}; batch {} again in {} s", rate_limited ? "throttled" : "failed", batch.number,
+                             (delay.count() + 999) / 1000);
+      report(RunState::kRunning, {}, true);
       auto deadline = Clock::now() + delay;
       while (Clock::now() < deadline) {
         if (cancel_requested())
@@ -708,6 +713,7 @@ class Pipeline {
     progress.dry_run = request_.dry_run;
     progress.counters = counters_;
     progress.error = error;
+    if (state == RunState::kRunning) progress.waiting = waiting_;
     auto current = read_fraction_;
     if (phase_ == kLeaversPhase || phase_ == kDonePhase) current = 1.0;
     if (current) progress.percent = *current * 100.0;
@@ -757,6 +763,7 @@ class Pipeline {
   std::string_view phase_ = kSourcePrefix;
   std::int64_t batch_number_ = 0;
   std::string session_state_ = "{}";
+  std::string waiting_;  // The DestinationProgress::waiting text while send() waits to retry a batch.
   DestinationCounters counters_;
   std::vector<RowOutcomeRecord> outcome_records_;
   // The source's fraction read when the batch being delivered was read: report() must not ask the

@@ -32,6 +32,7 @@ Json progress_json(const DestinationProgress& progress) {
   if (progress.seconds_remaining) out["seconds_remaining"] = *progress.seconds_remaining;
   if (!progress.error.empty()) out["error"] = progress.error;
   if (!progress.circuit.empty()) out["circuit"] = progress.circuit;
+  if (!progress.waiting.empty()) out["waiting"] = progress.waiting;
   return out;
 }
 

@@ -1,10 +1,14 @@
 #include "platforms/platform_services.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "activation/store_rate_limiter.hpp"
 
 namespace activation::platforms {
 namespace {
@@ -20,10 +24,95 @@ std::string policy_fingerprint(const RateLimitPolicy& policy) {
       policy.increase_fraction, policy.increase_interval.count(), policy.decrease_cooldown.count());
 }
 
+// Returns the token bucket in the store that enforces `policy` across processes. A token bucket or
+// an adaptive limiter shares its (maximum) rate and burst. A sliding window of L tokens per window W
+// becomes a bucket of burst 1 and rate (L - 1) / W. A bucket grants at most burst + rate x W tokens
+// in any window W, so the processes together stay within L (within 2 when L is 1).
+RateLimitPolicy store_bucket_policy(const RateLimitPolicy& policy) {
+  RateLimitPolicy bucket;
+  bucket.algorithm = RateLimitAlgorithm::kTokenBucket;
+  if (policy.algorithm == RateLimitAlgorithm::kSlidingWindow) {
+    const double window_seconds = std::chrono::duration<double>(policy.window).count();
+    bucket.rate_per_second = std::max(1.0, policy.window_limit - 1.0) / window_seconds;
+    bucket.burst = 1.0;
+  } else {
+    bucket.rate_per_second = policy.rate_per_second;
+    bucket.burst = policy.burst;
+  }
+  return bucket;
+}
+
+// The limiter of one platform account in a process that shares its store with other processes. A
+// request waits for the process's own limiter, which keeps its algorithm (the adaptive rate, the
+// sliding window's releases). Then it waits for the account's token bucket in the store, which all
+// processes draw from. The store comes last so that its grants stay close to the moment of sending.
+class SharedAccountLimiter final : public RateLimiter {
+ public:
+  SharedAccountLimiter(std::shared_ptr<RateLimiter> local, std::shared_ptr<RateLimiter> shared)
+      : local_(std::move(local)), shared_(std::move(shared)) {}
+
+  Result<RateGrant> reserve(std::string_view key, double tokens, std::chrono::nanoseconds max_wait) override {
+    ACT_ASSIGN_OR_RETURN(RateGrant local, local_->reserve(key, tokens, max_wait));
+    auto shared = shared_->reserve(key, tokens, remaining(max_wait, local.wait));
+    if (!shared.is_ok()) {
+      local_->release(key, local);
+      return shared.status();
+    }
+    if (shared->at > local.at) {
+      local.at = shared->at;
+      local.wait = shared->wait;
+    }
+    return local;
+  }
+
+  Result<RateGrant> acquire(std::string_view key, double tokens, std::chrono::nanoseconds max_wait) override {
+    ACT_ASSIGN_OR_RETURN(RateGrant local, local_->acquire(key, tokens, max_wait));
+    auto shared = shared_->acquire(key, tokens, remaining(max_wait, local.wait));
+    if (!shared.is_ok()) {
+      local_->release(key, local);
+      return shared.status();
+    }
+    local.at = shared->at;
+    local.wait += shared->wait;
+    return local;
+  }
+
+  std::chrono::nanoseconds time_until_available(std::string_view key, double tokens) override {
+    return std::max(local_->time_until_available(key, tokens), shared_->time_until_available(key, tokens));
+  }
+  void release(std::string_view key, const RateGrant& grant) override { local_->release(key, grant); }
+  void on_feedback(std::string_view key, const RateFeedback& feedback) override {
+    local_->on_feedback(key, feedback);
+  }
+  double current_rate(std::string_view key) const override {
+    return std::min(local_->current_rate(key), shared_->current_rate(key));
+  }
+  const RateLimitPolicy& policy() const noexcept override { return local_->policy(); }
+  Clock& clock() const noexcept override { return local_->clock(); }
+
+ private:
+  static std::chrono::nanoseconds remaining(std::chrono::nanoseconds max_wait, std::chrono::nanoseconds waited) {
+    if (max_wait == std::chrono::nanoseconds::max()) return max_wait;
+    return std::max(std::chrono::nanoseconds::zero(), max_wait - waited);
+  }
+
+  std::shared_ptr<RateLimiter> local_;
+  std::shared_ptr<RateLimiter> shared_;
+};
+
+bool is_daily_quota(std::string_view platform) {
+  constexpr std::string_view kSuffix = "_daily";
+  return platform.size() >= kSuffix.size() && platform.substr(platform.size() - kSuffix.size()) == kSuffix;
+}
+
 struct Services {
   std::mutex mutex;
   RateLimiterRegistry limiters;
   std::map<std::string, std::string> limiter_fingerprints;  // "platform\naccount" -> policy.
+  // The store that account limiters also draw from, or null. `shared_limiters` caches those
+  // limiters by "platform\naccount" and is emptied when the store changes.
+  std::shared_ptr<Store> rate_store;
+  std::map<std::string, std::shared_ptr<RateLimiter>> shared_limiters;
   std::map<std::string, std::shared_ptr<CircuitBreaker>> breakers;
   // A lock of its own: listeners run under a breaker's lock, and destination_circuit_state() takes
   // breaker locks after `mutex`, so taking `mutex` inside a listener could deadlock.
@@ -40,30 +129,60 @@ Services& services() {
 
 }  // namespace
 
+void share_rate_limits_through(std::shared_ptr<Store> store) {
+  Services& shared = services();
+  std::lock_guard lock(shared.mutex);
+  if (shared.rate_store == store) return;
+  shared.rate_store = std::move(store);
+  shared.shared_limiters.clear();
+}
+
+void stop_sharing_rate_limits(const Store* store) {
+  Services& shared = services();
+  std::lock_guard lock(shared.mutex);
+  if (shared.rate_store.get() != store) return;
+  shared.rate_store.reset();
+  shared.shared_limiters.clear();
+}
+
 Result<std::shared_ptr<RateLimiter>> account_limiter(std::string_view platform, std::string_view account,
                                                      const std::optional<RateLimitPolicy>& policy,
                                                      const Logger& logger) {
   Services& shared = services();
   std::lock_guard lock(shared.mutex);
   std::string key = std::string(platform) + "\n" + std::string(account);
+  std::shared_ptr<RateLimiter> local;
   auto known = shared.limiter_fingerprints.find(key);
   if (known == shared.limiter_fingerprints.end()) {
     std::optional<RateLimitPolicy> chosen = policy;
     if (!chosen) chosen = default_rate_limit_policy(platform);
     if (!chosen) return not_found(fmt::format("no default rate limit policy for platform '{}'", platform));
     ACT_RETURN_IF_ERROR(shared.limiters.set_account_policy(platform, account, *chosen));
-    ACT_ASSIGN_OR_RETURN(auto limiter, shared.limiters.limiter(platform, account));
+    ACT_ASSIGN_OR_RETURN(local, shared.limiters.limiter(platform, account));
     shared.limiter_fingerprints.emplace(key, policy_fingerprint(*chosen));
-    return limiter;
+  } else {
+    if (policy && policy_fingerprint(*policy) != known->second) {
+      logger.log(
+          LogLevel::kWarn, std::string(platform),
+          "the rate limiter of account {} exists already with another policy; it keeps that policy until "
+          "the process restarts",
+          account);
+    }
+    ACT_ASSIGN_OR_RETURN(local, shared.limiters.limiter(platform, account));
   }
-  if (policy && policy_fingerprint(*policy) != known->second) {
-    logger.log(
-        LogLevel::kWarn, std::string(platform),
-        "the rate limiter of account {} exists already with another policy; it keeps that policy until "
-        "the process restarts",
-        account);
-  }
-  return shared.limiters.limiter(platform, account);
+  if (shared.rate_store == nullptr || is_daily_quota(platform)) return local;
+
+  if (auto found = shared.shared_limiters.find(key); found != shared.shared_limiters.end()) return found->second;
+  // The store's row of the account is "rate:<platform>:<account>".
+  ACT_ASSIGN_OR_RETURN(auto bucket, make_store_rate_limiter(shared.rate_store, store_bucket_policy(local->policy()),
+                                                            fmt::format("rate:{}:", platform)));
+  auto limiter = std::make_shared<SharedAccountLimiter>(std::move(local), std::move(bucket));
+  shared.shared_limiters.emplace(key, limiter);
+  logger.log(LogLevel::kInfo, std::string(platform),
+             "the rate limiter of account {} takes its tokens from store {} as well, shared with every "
+             "process using it",
+             account, shared.rate_store->location());
+  return std::shared_ptr<RateLimiter>(std::move(limiter));
 }
 
 Result<std::shared_ptr<CircuitBreaker>> destination_breaker(const std::string& key,

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "activation/backend/store.hpp"
 #include "activation/circuit_breaker.hpp"
 #include "activation/log.hpp"
 #include "activation/rate_limiter.hpp"
@@ -20,11 +21,22 @@
 
 namespace activation::platforms {
 
+// Makes the account limiters that account_limiter() returns from now on take their tokens from
+// `store` too, so that all processes on that store together stay within each account's rate.
+// nullptr goes back to limiters of this process only. Limiters returned before the call keep what
+// they were created with. The engine calls it when it opens a PostgreSQL store.
+// Limiters of daily quotas (platform names ending in "_daily") stay in the process.
+void share_rate_limits_through(std::shared_ptr<Store> store);
+// Stops sharing through `store` when it is the store shared now; otherwise does nothing.
+void stop_sharing_rate_limits(const Store* store);
+
 // Returns the process's limiter of (platform, account). The first caller creates it, with
 // `policy` when given, else with the platform's default policy. A later caller that passes a
 // different policy gets the existing limiter and a warning in the log, because a limiter keeps the
-// policy it was created with. Fails with kInvalidArgument for a policy that does not validate and
-// kNotFound for a platform without a default when `policy` is empty.
+// policy it was created with. While a store is shared (share_rate_limits_through), the limiter
+// waits for the process's limiter and then for a token bucket of the account in the store. Fails
+// with kInvalidArgument for a policy that does not validate and kNotFound for a platform without a
+// default when `policy` is empty.
 Result<std::shared_ptr<RateLimiter>> account_limiter(std::string_view platform, std::string_view account,
                                                      const std::optional<RateLimitPolicy>& policy,
                                                      const Logger& logger);

@@ -286,7 +286,7 @@ RateFeedback rate_feedback(const ResponseClassification& classification) {
   return feedback;
 }
 
-Status validate_retry_policy(const RetryPolicy& policy) {
+Status validate_retry_policy(const RequestRetryPolicy& policy) {
   if (policy.max_retries < 0) {
     return invalid_argument(
         fmt::format("retry policy: max_retries must not be negative, got {}", policy.max_retries));
@@ -307,7 +307,7 @@ Status validate_retry_policy(const RetryPolicy& policy) {
   return Status::ok();
 }
 
-nanoseconds full_jitter_delay(const RetryPolicy& policy, int retry, double uniform) noexcept {
+nanoseconds full_jitter_delay(const RequestRetryPolicy& policy, int retry, double uniform) noexcept {
   // The exponent is capped so that the doubling cannot overflow before the max_delay cap applies.
   int exponent = std::clamp(retry - 1, 0, 40);
   double ceiling = std::min(static_cast<double>(policy.max_delay.count()),
@@ -316,7 +316,7 @@ nanoseconds full_jitter_delay(const RetryPolicy& policy, int retry, double unifo
   return nanoseconds(static_cast<std::int64_t>(ceiling * fraction));
 }
 
-RetryBudget::RetryBudget(RetryPolicy policy, std::uint64_t seed) : policy_(policy), random_(seed) {}
+RetryBudget::RetryBudget(RequestRetryPolicy policy, std::uint64_t seed) : policy_(policy), random_(seed) {}
 
 RetryDecision RetryBudget::next(const ResponseClassification& failure) {
   RetryDecision decision;

@@ -400,7 +400,7 @@ TEST_CASE("meta server expires the token after n requests") {
   CHECK(classified.subcode == 463);
   CHECK(classified.error_class == PlatformErrorClass::kAuth);
 
-  activation::RetryBudget budget(activation::RetryPolicy{}, 1);
+  activation::RetryBudget budget(activation::RequestRetryPolicy{}, 1);
   CHECK(budget.next(classified).action == activation::RetryAction::kPause);
   // Still expired afterwards: the token does not come back by itself.
   CHECK(activation::classify_meta_response(client.get("/" + audience).response()).code == 190);

@@ -12,7 +12,7 @@ using activation::HttpResponse;
 using activation::ResponseClassification;
 using activation::RetryAction;
 using activation::RetryBudget;
-using activation::RetryPolicy;
+using activation::RequestRetryPolicy;
 using std::chrono::minutes;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
@@ -87,7 +87,7 @@ TEST_CASE("meta expired token is auth") {
   CHECK(result.subcode == 463);
   CHECK(result.error_type == "OAuthException");
 
-  RetryBudget budget(RetryPolicy{}, 1);
+  RetryBudget budget(RequestRetryPolicy{}, 1);
   auto decision = budget.next(result);
   CHECK(decision.action == RetryAction::kPause);
   CHECK_FALSE(decision.counted);
@@ -125,7 +125,7 @@ TEST_CASE("meta validation errors are invalid requests") {
   auto deprecated = classify(400, R"({"error":{"message":"(#2635) deprecated version","code":2635}})");
   CHECK(deprecated.error_class == PlatformErrorClass::kInvalidRequest);
 
-  RetryBudget budget(RetryPolicy{}, 1);
+  RetryBudget budget(RequestRetryPolicy{}, 1);
   auto decision = budget.next(missing);
   CHECK(decision.action == RetryAction::kFail);
   CHECK(decision.reason ==
@@ -235,7 +235,7 @@ TEST_CASE("transport errors are network errors") {
 }
 
 TEST_CASE("full jitter stays within the doubling ceiling") {
-  RetryPolicy policy;
+  RequestRetryPolicy policy;
   policy.base_delay = seconds(1);
   policy.max_delay = seconds(30);
   CHECK(activation::full_jitter_delay(policy, 1, 0.999) < seconds(1));
@@ -246,7 +246,7 @@ TEST_CASE("full jitter stays within the doubling ceiling") {
 }
 
 TEST_CASE("throttled waits do not use the retry budget") {
-  RetryPolicy policy;
+  RequestRetryPolicy policy;
   policy.max_retries = 3;
   RetryBudget budget(policy, 7);
   auto throttled = classify(400, R"({"error":{"message":"(#80003) too many calls","code":80003}})",
@@ -275,7 +275,7 @@ TEST_CASE("throttled waits do not use the retry budget") {
 }
 
 TEST_CASE("throttled default wait and total cap") {
-  RetryPolicy policy;
+  RequestRetryPolicy policy;
   policy.default_throttle_wait = seconds(60);
   policy.max_total_throttle_wait = minutes(3);
   RetryBudget budget(policy, 7);
@@ -287,7 +287,7 @@ TEST_CASE("throttled default wait and total cap") {
 }
 
 TEST_CASE("server retry after lengthens the backoff") {
-  RetryPolicy policy;
+  RequestRetryPolicy policy;
   RetryBudget budget(policy, 3);
   HttpResponse unavailable =
       meta_answer(503, R"({"error":{"message":"(#2) unavailable","code":2}})", {{"Retry-After", "45"}});

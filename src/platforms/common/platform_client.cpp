@@ -191,7 +191,7 @@ PlatformResponse PlatformClient::call(HttpRequest request) {
 }
 
 PlatformResponse PlatformClient::call_with_retries(const HttpRequest& request, int max_retries) {
-  RetryPolicy policy;
+  RequestRetryPolicy policy;
   policy.max_retries = max_retries;
   policy.base_delay = milliseconds(500);
   policy.max_delay = std::chrono::seconds(10);

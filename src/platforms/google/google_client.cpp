@@ -413,7 +413,7 @@ GoogleResponse GoogleClient::send_once(HttpMethod method, const std::string& url
 GoogleResponse GoogleClient::call_with_retries(HttpMethod method, const std::string& path,
                                                const std::string& json_body, double daily_units,
                                                int max_retries) {
-  RetryPolicy policy;
+  RequestRetryPolicy policy;
   policy.max_retries = max_retries;
   policy.base_delay = milliseconds(500);
   policy.max_delay = std::chrono::seconds(10);

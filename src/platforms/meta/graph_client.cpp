@@ -251,7 +251,7 @@ HttpResult GraphClient::send_request(const HttpRequest& request, bool fresh_conn
 GraphResponse GraphClient::call_with_retries(HttpMethod method, const std::string& path,
                                              const std::string& json_body, const QueryParams& query,
                                              int max_retries) {
-  RetryPolicy policy;
+  RequestRetryPolicy policy;
   policy.max_retries = max_retries;
   policy.base_delay = milliseconds(500);
   policy.max_delay = std::chrono::seconds(10);

@@ -222,8 +222,11 @@ bool PgConnection::looks_alive() {
   if (broken()) return false;
   pollfd fd = {PQsocket(conn_), POLLIN, 0};
   if (::poll(&fd, 1, 0) <= 0) return true;  // Nothing to read: the server has not closed it.
-  // Readable while idle: an error message before a close, end of file, or a notice.
-  return PQconsumeInput(conn_) != 0 && !broken();
+  // Readable while idle: an error message before a close, end of file, or a notice. A shutting-down
+  // server sends its error message and then closes, and one read may return the message without the
+  // end of file, so a connection that received anything while idle is not trusted. Dropping it costs
+  // one reconnect; sending a single-statement write on it would leave the outcome unknown.
+  return false;
 }
 
 Result<PgResult> PgConnection::exec(std::string_view sql) {

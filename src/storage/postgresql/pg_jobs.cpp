@@ -176,11 +176,31 @@ InsertRow insert_row(const NewJob& job) {
   return row;
 }
 
+// The INSERT of jobs without dedup keys, from ten parallel arrays, as the CTE `ins`.
+#define ACT_PG_INSERT_PLAIN_CTES                                                                   \
+  "WITH c AS (SELECT " ACT_PG_NOW_MS " AS now), "                                                   \
+  "r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[], "               \
+  "$5::bigint[], $6::integer[], "                                                                   \
+  "$7::text[], $8::bigint[], $9::bigint[], $10::text[]) WITH ORDINALITY "                           \
+  "AS r(type, payload, priority, run_at, delay_ms, max_attempts, retry_policy, "                    \
+  "expires_at, expire_after, audience, n)), "                                                       \
+  "ins AS (INSERT INTO jobs (type, payload, priority, state, due_at, max_attempts, retry_policy, "  \
+  "expires_at, audience, "                                                                          \
+  "created_at, updated_at) "                                                                        \
+  "SELECT r.type, r.payload, r.priority, "                                                          \
+  "CASE WHEN coalesce(r.run_at, c.now + r.delay_ms) > c.now THEN 1 ELSE 0 END, "                    \
+  "coalesce(r.run_at, c.now + r.delay_ms), r.max_attempts, r.retry_policy, "                        \
+  "coalesce(r.expires_at, CASE WHEN r.expire_after > 0 THEN c.now + r.expire_after END), "          \
+  "r.audience, c.now, c.now "                                                                       \
+  "FROM r, c ORDER BY r.n RETURNING id, state) "
+
 // Inserts jobs without dedup keys in one statement. The ids come from the sequence in the order of
-// the rows, so sorting the returned ids gives them back in input order.
+// the rows, so sorting the returned ids gives them back in input order. With `notify_channel`, the
+// same statement sends NOTIFY on it when a job is due now, so that an enqueue outside a transaction
+// is one round trip to the server.
 Status insert_plain(PgConnection& connection, const std::vector<InsertRow>& rows,
                     std::vector<EnqueueResult>& results, std::vector<std::size_t>& positions,
-                    bool& any_waiting) {
+                    bool& any_waiting, const std::string* notify_channel = nullptr) {
   std::vector<std::optional<std::string>> types, payloads, policies, audiences;
   std::vector<std::optional<std::int64_t>> priorities, run_ats, delays, max_attempts, expires, expire_afters;
   for (const InsertRow& row : rows) {
@@ -205,32 +225,26 @@ Status insert_plain(PgConnection& connection, const std::vector<InsertRow>& rows
       .add(text_array(policies))
       .add(number_array(expires));
   params.add(number_array(expire_afters)).add(text_array(audiences));
-  ACT_ASSIGN_OR_RETURN(
-      auto inserted,
-      connection.run("act_insert_plain",
-                     "WITH c AS (SELECT " ACT_PG_NOW_MS " AS now), "
-                     "r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[], "
-                     "$5::bigint[], $6::integer[], "
-                     "$7::text[], $8::bigint[], $9::bigint[], $10::text[]) WITH ORDINALITY "
-                     "AS r(type, payload, priority, run_at, delay_ms, max_attempts, retry_policy, "
-                     "expires_at, expire_after, audience, n)) "
-                     "INSERT INTO jobs (type, payload, priority, state, due_at, max_attempts, retry_policy, "
-                     "expires_at, audience, "
-                     "created_at, updated_at) "
-                     "SELECT r.type, r.payload, r.priority, "
-                     "CASE WHEN coalesce(r.run_at, c.now + r.delay_ms) > c.now THEN 1 ELSE 0 END, "
-                     "coalesce(r.run_at, c.now + r.delay_ms), r.max_attempts, r.retry_policy, "
-                     "coalesce(r.expires_at, CASE WHEN r.expire_after > 0 THEN c.now + r.expire_after END), "
-                     "r.audience, c.now, c.now "
-                     "FROM r, c ORDER BY r.n RETURNING id, state",
-                     params));
-  if (inserted.rows() != static_cast<int>(rows.size())) {
-    return internal_error(fmt::format("enqueue of {} jobs inserted {} rows", rows.size(), inserted.rows()));
+
+  if (notify_channel != nullptr) params.add(*notify_channel);
+  // A SELECT in a WITH clause runs only when the query reads it: the uncorrelated sub-select in the
+  // WHERE clause reads `woken` once, so pg_notify() runs once when any inserted job is waiting.
+  auto inserted = notify_channel == nullptr
+                      ? connection.run("act_insert_plain", ACT_PG_INSERT_PLAIN_CTES "SELECT id, state FROM ins",
+                                       params)
+                      : connection.run("act_insert_plain_notify",
+                                       ACT_PG_INSERT_PLAIN_CTES
+                                       ", woken AS (SELECT pg_notify($11, '') FROM ins WHERE state = 0 LIMIT 1) "
+                                       "SELECT ins.id, ins.state FROM ins WHERE (SELECT count(*) FROM woken) >= 0",
+                                       params);
+  ACT_RETURN_IF_ERROR(inserted.status());
+  if (inserted->rows() != static_cast<int>(rows.size())) {
+    return internal_error(fmt::format("enqueue of {} jobs inserted {} rows", rows.size(), inserted->rows()));
   }
   std::vector<JobId> ids;
-  for (int i = 0; i < inserted.rows(); ++i) {
-    ids.push_back(inserted.int64(i, 0));
-    any_waiting = any_waiting || inserted.int64(i, 1) == kStateWaiting;
+  for (int i = 0; i < inserted->rows(); ++i) {
+    ids.push_back(inserted->int64(i, 0));
+    any_waiting = any_waiting || inserted->int64(i, 1) == kStateWaiting;
   }
   std::sort(ids.begin(), ids.end());
   for (std::size_t i = 0; i < ids.size(); ++i) results[positions[i]] = {ids[i], true};
@@ -313,6 +327,29 @@ Status PostgresStore::check_lease(PgConnection& connection, const Lease& lease, 
 Result<std::vector<EnqueueResult>> PostgresStore::insert_jobs(std::span<const NewJob> jobs) {
   std::vector<EnqueueResult> results;
   bool any_waiting = false;
+  if (jobs.empty()) return results;
+
+  // Jobs without dedup keys that fit one INSERT take one round trip: the statement inserts them and
+  // sends the NOTIFY in autocommit mode. Without BEGIN and COMMIT, a connection lost during the
+  // statement leaves the outcome unknown, so it is not run again (kUnavailable, as for a claim).
+  const bool one_statement =
+      jobs.size() <= kInsertChunk &&
+      std::all_of(jobs.begin(), jobs.end(), [](const NewJob& job) { return job.spec->dedup_key.empty(); });
+  if (one_statement) {
+    std::vector<InsertRow> rows;
+    rows.reserve(jobs.size());
+    for (const NewJob& job : jobs) rows.push_back(insert_row(job));
+    ACT_RETURN_IF_ERROR(run("enqueue", RunMode::kSingleWrite, [&](PgConnection& connection) -> Status {
+      results.assign(jobs.size(), EnqueueResult{});
+      std::vector<std::size_t> positions(jobs.size());
+      for (std::size_t i = 0; i < positions.size(); ++i) positions[i] = i;
+      any_waiting = false;
+      return insert_plain(connection, rows, results, positions, any_waiting, &channel_);
+    }));
+    if (any_waiting) notify_activity();
+    return results;
+  }
+
   ACT_RETURN_IF_ERROR(write("enqueue", [&](PgConnection& connection) -> Status {
     // Filled again on a retry after a lost connection.
     results.assign(jobs.size(), EnqueueResult{});

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Talks to the platform test server for scripts/main-job.sh.
+
+  main_job_server.py configure PORT CONFIG   points CONFIG's test-server destinations at PORT and
+                                             creates the Data Manager destination's list
+  main_job_server.py report PORT             prints the member count of each emulated platform
+
+The server runs on 127.0.0.1 only; requests never go through a proxy.
+"""
+import json
+import sys
+import urllib.request
+
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# The port that examples/activation.json names for the test server.
+EXAMPLE_ADDRESS = "127.0.0.1:8765"
+
+
+def call(port, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
+                                     headers={"Content-Type": "application/json"},
+                                     method="GET" if body is None else "POST")
+    with OPENER.open(request, timeout=30) as response:
+        return json.load(response)
+
+
+def configure(port, config_path):
+    with open(config_path, encoding="utf-8") as f:
+        config = json.loads(f.read().replace(EXAMPLE_ADDRESS, f"127.0.0.1:{port}"))
+    created = call(port, "/__inspect/google/user_lists",
+                   {"customer_id": "1234567890", "name": "activation sample (Data Manager)"})
+    config["destinations"]["google_test_server"]["settings"]["user_list_id"] = created["id"]
+    with open(config_path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+
+
+def report(port):
+    lines = []
+    for audience in call(port, "/__inspect/meta/audiences")["audiences"]:
+        lines.append(("meta", audience["name"], audience["member_count"],
+                      f"{audience['batches']} upload requests"))
+    for audience in call(port, "/__inspect/google/audiences")["audiences"]:
+        lines.append(("google", audience["name"], audience["size"],
+                      f"{audience['uploads']} uploads, {audience['removed']} removed"))
+    for platform in ("linkedin", "tiktok", "snapchat"):
+        for audience in call(port, f"/__inspect/{platform}/audiences")["audiences"]:
+            count = audience.get("member_count", audience.get("identifier_count", "?"))
+            # Snapchat counts identifiers, not members. TikTok counts one row per identifier kind.
+            unit = {"snapchat": "identifiers", "tiktok": "identifier rows"}.get(platform, "members")
+            lines.append((platform, audience.get("name", audience.get("id")), count, unit))
+    for receiver in call(port, "/__inspect/webhook/audiences")["audiences"]:
+        lines.append(("webhook", receiver["name"], receiver["member_count"], "members"))
+    for platform, name, count, detail in lines:
+        print(f"  {platform:<9} {name!r:<36} {count:>9,}  ({detail})")
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "configure":
+        configure(argv[2], argv[3])
+    elif len(argv) == 3 and argv[1] == "report":
+        report(argv[2])
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
