@@ -23,11 +23,14 @@
 #include <nlohmann/json.hpp>
 
 #include "platform/meta_client.hpp"
+#include "platform_support/platform_test_support.hpp"
 #include "test_util.hpp"
 
 using activation::testing::read_file;
 using activation::testing::ScratchDir;
 using activation::testing::ServerProcess;
+using activation::testing::spawn_activate;
+using activation::testing::wait_exit;
 using activation::testing::write_file;
 using Json = nlohmann::json;
 
@@ -72,43 +75,6 @@ std::string store_url(const std::string& schema) {
   REQUIRE_MESSAGE(fields.count("host") == 1, "ACTIVATION_TEST_POSTGRES has no host=");
   return fmt::format("postgresql://{}@{}:{}/{}?options=-csearch_path%3D{}", fields["user"], fields["host"],
                      fields.count("port") ? fields["port"] : "5432", fields["dbname"], schema);
-}
-
-pid_t spawn_activate(const std::vector<std::string>& args, const std::string& cwd, const std::string& out_path,
-                     const std::string& err_path) {
-  pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  if (::chdir(cwd.c_str()) != 0) std::_Exit(126);
-  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  int null_in = ::open("/dev/null", O_RDONLY);
-  ::dup2(null_in, STDIN_FILENO);
-  ::dup2(out, STDOUT_FILENO);
-  ::dup2(err, STDERR_FILENO);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(ACT_ACTIVATE_PATH));
-  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  ::execv(ACT_ACTIVATE_PATH, argv.data());
-  std::_Exit(127);
-}
-
-// Waits for `pid` up to `timeout`; kills it by its PID and fails the test when it runs longer.
-int wait_exit(pid_t pid, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      FAIL("activate ran longer than " << timeout.count() << " s and was killed");
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
 }
 
 // Writes an audience of `rows` members with an email and an external id each.

@@ -10,30 +10,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::unique_ptr<DistributionEngine> open_engine(const Config& config) {
-  auto engine = DistributionEngine::open(config);
-  REQUIRE(engine.is_ok());
-  return std::move(*engine);
-}
-
-JobId queue(DistributionEngine& engine, const std::string& audience, const std::string& destination,
-            SyncMode mode = SyncMode::kAdd) {
-  DistributeOptions options;
-  options.mode = mode;
-  std::vector<std::string> destinations = {destination};
-  auto job = engine.distribute(audience, destinations, options);
-  REQUIRE_MESSAGE(job.is_ok(), job.status().to_string());
-  return job->id;
-}
-
-std::string list_id_by_name(GoogleInspector& inspector, const std::string& name) {
-  Json lists = inspector.get("/__inspect/google/audiences")["audiences"];
-  for (const auto& list : lists) {
-    if (list["name"] == name) return list["id"].get<std::string>();
-  }
-  return {};
-}
-
 // Every job of the list ran to SUCCESS and carried one kind of operation.
 void check_jobs(const Json& list) {
   for (const auto& job : list["jobs"]) {
@@ -47,7 +23,7 @@ struct Fixture {
   explicit Fixture(const std::string& tag, const std::vector<std::string>& server_arguments = {})
       : server(server_arguments), inspector(server), dir("google-ads-" + tag) {
     set_google_secrets("ads-" + tag);
-    config = meta_engine_config(dir);
+    config = test_engine_config(dir);
     config.engine.batch_size = 8;
   }
 
@@ -76,9 +52,9 @@ TEST_CASE("google ads creates the list and lands add, mirror and remove exactly"
                           {"consent", {{"ad_user_data", "granted"}, {"ad_personalization", "granted"}}}}));
   auto engine = open_engine(fixture.config);
 
-  DistributionJob added = run_to_end(*engine, queue(*engine, "first", "gads", SyncMode::kMirror));
+  DistributionJob added = run_to_end(*engine, queue_job(*engine, "first", "gads", SyncMode::kMirror));
   REQUIRE_MESSAGE(added.status == DistributionStatus::kCompleted, added.last_error);
-  std::string list_id = list_id_by_name(fixture.inspector, "Buyers");
+  std::string list_id = inspected_id(fixture.inspector, "google", "Buyers");
   REQUIRE_FALSE(list_id.empty());
   CHECK(fixture.inspector.people_in(list_id, 1, 60) == id_range(1, 30));
   Json list = fixture.inspector.list(list_id);
@@ -91,14 +67,14 @@ TEST_CASE("google ads creates the list and lands add, mirror and remove exactly"
   fixture.config.audiences[0].source.path = fixture.dir.file("later.csv");
   engine.reset();
   engine = open_engine(fixture.config);
-  DistributionJob mirrored = run_to_end(*engine, queue(*engine, "first", "gads", SyncMode::kMirror));
+  DistributionJob mirrored = run_to_end(*engine, queue_job(*engine, "first", "gads", SyncMode::kMirror));
   REQUIRE_MESSAGE(mirrored.status == DistributionStatus::kCompleted, mirrored.last_error);
   CHECK(fixture.inspector.people_in(list_id, 1, 60) == id_range(11, 40));
   list = fixture.inspector.list(list_id);
   CHECK(list["jobs"].size() == 3);
   check_jobs(list);
 
-  DistributionJob removed = run_to_end(*engine, queue(*engine, "leavers", "gads", SyncMode::kRemove));
+  DistributionJob removed = run_to_end(*engine, queue_job(*engine, "leavers", "gads", SyncMode::kRemove));
   REQUIRE_MESSAGE(removed.status == DistributionStatus::kCompleted, removed.last_error);
   CHECK(fixture.inspector.people_in(list_id, 1, 60) == "11-30,36-40");
   CHECK(fixture.inspector.list(list_id)["unmatched_removes"] == 0);
@@ -117,7 +93,7 @@ TEST_CASE("google ads partial failure rejects the row at the operation index") {
       google_destination(fixture.server, "gads", "google_ads", {{"user_list_name", "Partial"}}));
   auto engine = open_engine(fixture.config);
 
-  JobId id = queue(*engine, "people", "gads");
+  JobId id = queue_job(*engine, "people", "gads");
   DistributionJob job = run_to_end(*engine, id);
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
   CHECK(progress_of(job, "gads")->counters.outcome(RowOutcome::kAccepted) == 10);
@@ -126,7 +102,7 @@ TEST_CASE("google ads partial failure rejects the row at the operation index") {
   std::set<int> expected = id_set(1, 12);
   expected.erase(3);
   expected.erase(10);
-  CHECK(fixture.inspector.people_in(list_id_by_name(fixture.inspector, "Partial"), 1, 12) ==
+  CHECK(fixture.inspector.people_in(inspected_id(fixture.inspector, "google", "Partial"), 1, 12) ==
         ranges_text(expected));
 
   std::set<std::uint64_t> lines;
@@ -151,9 +127,9 @@ TEST_CASE("google ads retries CONCURRENT_MODIFICATION") {
       google_destination(fixture.server, "gads", "google_ads", {{"user_list_name", "Busy"}}));
   auto engine = open_engine(fixture.config);
 
-  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "gads"));
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "gads"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
-  std::string list_id = list_id_by_name(fixture.inspector, "Busy");
+  std::string list_id = inspected_id(fixture.inspector, "google", "Busy");
   CHECK(fixture.inspector.people_in(list_id, 1, 20) == id_range(1, 20));
   Json list = fixture.inspector.list(list_id);
   REQUIRE(list["jobs"].size() == 1);
@@ -169,10 +145,10 @@ TEST_CASE("google ads replace clears the list with removeAll") {
       google_destination(fixture.server, "gads", "google_ads", {{"user_list_name", "Whole"}}));
   auto engine = open_engine(fixture.config);
 
-  REQUIRE(run_to_end(*engine, queue(*engine, "old", "gads")).status == DistributionStatus::kCompleted);
-  DistributionJob replaced = run_to_end(*engine, queue(*engine, "new", "gads", SyncMode::kReplace));
+  REQUIRE(run_to_end(*engine, queue_job(*engine, "old", "gads")).status == DistributionStatus::kCompleted);
+  DistributionJob replaced = run_to_end(*engine, queue_job(*engine, "new", "gads", SyncMode::kReplace));
   REQUIRE_MESSAGE(replaced.status == DistributionStatus::kCompleted, replaced.last_error);
-  std::string list_id = list_id_by_name(fixture.inspector, "Whole");
+  std::string list_id = inspected_id(fixture.inspector, "google", "Whole");
   CHECK(fixture.inspector.people_in(list_id, 1, 40) == id_range(11, 30));
   Json list = fixture.inspector.list(list_id);
   REQUIRE(list["jobs"].size() == 2);
@@ -191,9 +167,9 @@ TEST_CASE("google ads survives faults, throttling and an expiring token") {
        {"rate_limit", {{"algorithm", "token_bucket"}, {"rate_per_second", 40}, {"burst", 4}}}}));
   auto engine = open_engine(fixture.config);
 
-  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "gads"));
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "gads"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
-  std::string list_id = list_id_by_name(fixture.inspector, "Rough");
+  std::string list_id = inspected_id(fixture.inspector, "google", "Rough");
   CHECK(fixture.inspector.people_in(list_id, 1, 80) == id_range(1, 80));
   Json stats = fixture.inspector.get("/__inspect/stats");
   CHECK(stats["accounts"]["google:ads"]["throttled"].get<std::int64_t>() > 0);
@@ -210,7 +186,7 @@ TEST_CASE("google ads names the allow-list when the account lacks it") {
       google_destination(fixture.server, "gads", "google_ads", {{"user_list_name", "Closed"}}));
   auto engine = open_engine(fixture.config);
 
-  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "gads"));
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "gads"));
   CHECK(job.status == DistributionStatus::kFailed);
   CHECK(job.last_error.find("notAllowlistedError: CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE") !=
         std::string::npos);

@@ -10,22 +10,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::unique_ptr<DistributionEngine> open_engine(const Config& config) {
-  auto engine = DistributionEngine::open(config);
-  REQUIRE(engine.is_ok());
-  return std::move(*engine);
-}
-
-JobId queue(DistributionEngine& engine, const std::string& audience, const std::string& destination,
-            SyncMode mode = SyncMode::kAdd) {
-  DistributeOptions options;
-  options.mode = mode;
-  std::vector<std::string> destinations = {destination};
-  auto job = engine.distribute(audience, destinations, options);
-  REQUIRE_MESSAGE(job.is_ok(), job.status().to_string());
-  return job->id;
-}
-
 // The non-accepted rows of a job as (line, reason code, message).
 std::vector<RowOutcomeRecord> failed_rows(DistributionEngine& engine, JobId id) {
   std::vector<RowOutcomeRecord> rows;
@@ -45,7 +29,7 @@ TEST_CASE("data manager add, mirror and remove land exactly") {
   GoogleInspector inspector(server);
   std::string list_id = inspector.create_list("exact");
   ScratchDir dir("google-dm-exact");
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 7;
 
   std::string first = dir.file("first.csv");
@@ -63,7 +47,7 @@ TEST_CASE("data manager add, mirror and remove land exactly") {
   auto engine = open_engine(config);
 
   SUBCASE("add then remove") {
-    DistributionJob added = run_to_end(*engine, queue(*engine, "people", "gdm"));
+    DistributionJob added = run_to_end(*engine, queue_job(*engine, "people", "gdm"));
     REQUIRE_MESSAGE(added.status == DistributionStatus::kCompleted, added.last_error);
     CHECK(progress_of(added, "gdm")->counters.outcome(RowOutcome::kAccepted) == 40);
     CHECK(inspector.people_in(list_id, 1, 60) == id_range(1, 40));
@@ -72,7 +56,7 @@ TEST_CASE("data manager add, mirror and remove land exactly") {
     REQUIRE_FALSE(list["consents"].empty());
     CHECK(list["consents"][0] == R"({"adPersonalization":"CONSENT_DENIED","adUserData":"CONSENT_GRANTED"})");
 
-    DistributionJob removed = run_to_end(*engine, queue(*engine, "leavers", "gdm", SyncMode::kRemove));
+    DistributionJob removed = run_to_end(*engine, queue_job(*engine, "leavers", "gdm", SyncMode::kRemove));
     REQUIRE_MESSAGE(removed.status == DistributionStatus::kCompleted, removed.last_error);
     std::set<int> expected = id_set(1, 10);
     for (int id : id_set(21, 40)) expected.insert(id);
@@ -81,14 +65,14 @@ TEST_CASE("data manager add, mirror and remove land exactly") {
   }
 
   SUBCASE("mirror drops the leavers and adds the newcomers") {
-    DistributionJob added = run_to_end(*engine, queue(*engine, "people", "gdm", SyncMode::kMirror));
+    DistributionJob added = run_to_end(*engine, queue_job(*engine, "people", "gdm", SyncMode::kMirror));
     REQUIRE_MESSAGE(added.status == DistributionStatus::kCompleted, added.last_error);
     CHECK(inspector.people_in(list_id, 1, 60) == id_range(1, 40));
 
     config.audiences[0].source.path = second;
     engine.reset();
     engine = open_engine(config);
-    DistributionJob mirrored = run_to_end(*engine, queue(*engine, "people", "gdm", SyncMode::kMirror));
+    DistributionJob mirrored = run_to_end(*engine, queue_job(*engine, "people", "gdm", SyncMode::kMirror));
     REQUIRE_MESSAGE(mirrored.status == DistributionStatus::kCompleted, mirrored.last_error);
     CHECK(inspector.people_in(list_id, 1, 60) == id_range(11, 50));
     CHECK(inspector.list(list_id)["size"] == 40);
@@ -104,7 +88,7 @@ TEST_CASE("data manager rejects a member with Google's reason") {
       "/__inspect/google/faults",
       {{"reject_identifiers", {sha256_of("person5@example.com"), sha256_of("person17@example.com")}}});
   ScratchDir dir("google-dm-reject");
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 10;
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 20));
@@ -112,7 +96,7 @@ TEST_CASE("data manager rejects a member with Google's reason") {
   config.destinations.push_back(google_destination(server, "gdm", "google", {{"user_list_id", list_id}}));
   auto engine = open_engine(config);
 
-  JobId id = queue(*engine, "people", "gdm");
+  JobId id = queue_job(*engine, "people", "gdm");
   DistributionJob job = run_to_end(*engine, id);
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
   const DestinationProgress* progress = progress_of(job, "gdm");
@@ -142,7 +126,7 @@ TEST_CASE("data manager survives throttling, 5xx and dropped connections") {
   GoogleInspector inspector(server);
   std::string list_id = inspector.create_list("faults");
   ScratchDir dir("google-dm-faults");
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 10;
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 200));
@@ -150,7 +134,7 @@ TEST_CASE("data manager survives throttling, 5xx and dropped connections") {
   config.destinations.push_back(google_destination(server, "gdm", "google", {{"user_list_id", list_id}}));
   auto engine = open_engine(config);
 
-  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "gdm"));
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "gdm"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
   CHECK(progress_of(job, "gdm")->counters.outcome(RowOutcome::kAccepted) == 200);
   CHECK(inspector.people_in(list_id, 1, 200) == id_range(1, 200));
@@ -168,7 +152,7 @@ TEST_CASE("data manager refreshes an expired access token once and goes on") {
   GoogleInspector inspector(server);
   std::string list_id = inspector.create_list("expiry");
   ScratchDir dir("google-dm-expiry");
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 5;
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 30));
@@ -176,7 +160,7 @@ TEST_CASE("data manager refreshes an expired access token once and goes on") {
   config.destinations.push_back(google_destination(server, "gdm", "google", {{"user_list_id", list_id}}));
   auto engine = open_engine(config);
 
-  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "gdm"));
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "gdm"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
   CHECK(inspector.people_in(list_id, 1, 30) == id_range(1, 30));
 
@@ -194,14 +178,14 @@ TEST_CASE("data manager pauses on a revoked refresh token") {
   GoogleInspector inspector(server);
   std::string list_id = inspector.create_list("revoked");
   ScratchDir dir("google-dm-revoked");
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 10));
   config.audiences.push_back(csv_audience("people", csv, google_people_mapping()));
   config.destinations.push_back(google_destination(server, "gdm", "google", {{"user_list_id", list_id}}));
   auto engine = open_engine(config);
 
-  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "gdm"));
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "gdm"));
   CHECK(job.status == DistributionStatus::kFailed);
   CHECK(job.last_error.find(
             "Google rejected the refresh token (invalid_grant: Token has been expired or revoked. "
@@ -220,7 +204,7 @@ TEST_CASE("data manager rejects the rows of a request Google failed to process")
   std::string list_id = inspector.create_list("failure");
   inspector.post("/__inspect/google/faults", {{"fail_requests", 1}});
   ScratchDir dir("google-dm-failure");
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 5;
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 15));
@@ -230,7 +214,7 @@ TEST_CASE("data manager rejects the rows of a request Google failed to process")
     config.destinations.push_back(google_destination(
         server, "gdm", "google", {{"user_list_id", list_id}, {"status_polling", "each_batch"}}));
     auto engine = open_engine(config);
-    JobId id = queue(*engine, "people", "gdm");
+    JobId id = queue_job(*engine, "people", "gdm");
     DistributionJob job = run_to_end(*engine, id);
     REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
     CHECK(progress_of(job, "gdm")->counters.outcome(RowOutcome::kRejected) == 5);
@@ -244,7 +228,7 @@ TEST_CASE("data manager rejects the rows of a request Google failed to process")
   SUBCASE("polled at the end of the run") {
     config.destinations.push_back(google_destination(server, "gdm", "google", {{"user_list_id", list_id}}));
     auto engine = open_engine(config);
-    DistributionJob job = run_to_end(*engine, queue(*engine, "people", "gdm"));
+    DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "gdm"));
     CHECK(job.status != DistributionStatus::kCompleted);
     CHECK(job.last_error.find("Google failed to process 1 request(s) after accepting them") !=
           std::string::npos);

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "meta/meta_test_support.hpp"
+#include "platform_support/platform_test_support.hpp"
 
 namespace activation::testing {
 
@@ -84,31 +84,9 @@ inline std::string id_range(int first, int last) {
 }
 
 // Reads and controls the test server's Google and OAuth state.
-class GoogleInspector {
+class GoogleInspector : public InspectionClient {
  public:
-  explicit GoogleInspector(const ServerProcess& server)
-      : base_(server.base_url()), transport_(make_test_transport()) {}
-
-  nlohmann::json get(const std::string& path) {
-    HttpRequest request;
-    request.url = base_ + path;
-    HttpResult result = transport_->send(request);
-    REQUIRE(result.has_response());
-    REQUIRE(result.response().status == 200);
-    return nlohmann::json::parse(result.response().body);
-  }
-
-  nlohmann::json post(const std::string& path, const nlohmann::json& body) {
-    HttpRequest request;
-    request.method = HttpMethod::kPost;
-    request.url = base_ + path;
-    request.headers.push_back({"Content-Type", "application/json"});
-    request.body = body.dump();
-    HttpResult result = transport_->send(request);
-    REQUIRE(result.has_response());
-    REQUIRE(result.response().status == 200);
-    return nlohmann::json::parse(result.response().body);
-  }
+  explicit GoogleInspector(const ServerProcess& server) : InspectionClient(server) {}
 
   std::string create_list(const std::string& name, const std::string& key_type = "CONTACT_INFO") {
     return post("/__inspect/google/user_lists",
@@ -118,7 +96,7 @@ class GoogleInspector {
   }
 
   nlohmann::json list(const std::string& id) { return get("/__inspect/google/audiences/" + id); }
-  nlohmann::json oauth_stats() { return get("/__inspect/stats")["platforms"]["oauth"]; }
+  nlohmann::json oauth_stats() { return stats()["platforms"]["oauth"]; }
 
   // The ids of the people in the list, found by the hash of their email, as "1-40" ranges, so
   // that a failed comparison shows the difference.
@@ -141,10 +119,6 @@ class GoogleInspector {
     }
     return found;
   }
-
- private:
-  std::string base_;
-  std::unique_ptr<Transport> transport_;
 };
 
 // The people file mapped without the external id, which a contact-info list does not take.

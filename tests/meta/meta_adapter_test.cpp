@@ -12,21 +12,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Creates the adapter the way the engine does, with secrets read from the environment.
-Result<std::unique_ptr<DestinationAdapter>> make_adapter(const DestinationConfig& config) {
-  auto factory = find_destination_type("meta");
-  REQUIRE(factory.has_value());
-  DestinationEnvironment environment;
-  environment.secret = [config](std::string_view name) -> Result<std::string> {
-    auto found = config.secret_env.find(std::string(name));
-    if (found == config.secret_env.end()) return not_found("no secret " + std::string(name));
-    const char* value = std::getenv(found->second.c_str());
-    if (value == nullptr) return not_found("environment variable " + found->second + " is not set");
-    return std::string(value);
-  };
-  return (*factory)(config, environment);
-}
-
 DestinationRun email_phone_run(std::int64_t job_id, SyncMode mode = SyncMode::kAdd) {
   DestinationRun run;
   run.job_id = job_id;
@@ -55,7 +40,7 @@ TEST_CASE("audience is found or created by name") {
   auto config = meta_destination(server, "fb", "newsletter");
 
   for (int run = 0; run < 2; ++run) {
-    auto adapter = make_adapter(config);
+    auto adapter = make_test_adapter(config);
     REQUIRE(adapter.is_ok());
     REQUIRE((*adapter)->begin(email_phone_run(1)).is_ok());
   }
@@ -72,7 +57,7 @@ TEST_CASE("unknown audience id fails begin") {
   Json settings = Json::parse(config.settings);
   settings.erase("audience_name");
   config.settings = settings.dump();
-  auto adapter = make_adapter(config);
+  auto adapter = make_test_adapter(config);
   REQUIRE(adapter.is_ok());
   Status begun = (*adapter)->begin(email_phone_run(1));
   CHECK(begun.code() == StatusCode::kNotFound);
@@ -83,7 +68,7 @@ TEST_CASE("invalid hashes become rejected rows") {
   set_test_token();
   ServerProcess server({});
   MetaClient client(server);
-  auto adapter = make_adapter(meta_destination(server, "fb", "hashes"));
+  auto adapter = make_test_adapter(meta_destination(server, "fb", "hashes"));
   REQUIRE(adapter.is_ok());
   REQUIRE((*adapter)->begin(email_phone_run(7)).is_ok());
 
@@ -125,7 +110,7 @@ TEST_CASE("appsecret_proof goes with every request") {
   SUBCASE("with the app secret configured") {
     auto config = meta_destination(server, "fb", "proof");
     config.secret_env["app_secret"] = "ACT_META_TEST_APP_SECRET";
-    auto adapter = make_adapter(config);
+    auto adapter = make_test_adapter(config);
     REQUIRE(adapter.is_ok());
     REQUIRE((*adapter)->begin(email_phone_run(3)).is_ok());
     Batch batch;
@@ -138,7 +123,7 @@ TEST_CASE("appsecret_proof goes with every request") {
     CHECK(client.inspect(audience_id_by_name(client, "proof"))["member_count"] == 1);
   }
   SUBCASE("without it the server refuses") {
-    auto adapter = make_adapter(meta_destination(server, "fb", "proof"));
+    auto adapter = make_test_adapter(meta_destination(server, "fb", "proof"));
     REQUIRE(adapter.is_ok());
     Status begun = (*adapter)->begin(email_phone_run(3));
     CHECK(begun.code() == StatusCode::kInvalidArgument);
@@ -151,13 +136,14 @@ TEST_CASE("graph api version comes from the settings") {
   ServerProcess server({"--min-api-version", "25"});
   MetaClient client(server);
 
-  auto old = make_adapter(meta_destination(server, "fb", "versions"));
+  auto old = make_test_adapter(meta_destination(server, "fb", "versions"));
   REQUIRE(old.is_ok());
   Status refused = (*old)->begin(email_phone_run(4));
   CHECK(refused.code() == StatusCode::kInvalidArgument);
   CHECK(refused.message().find("(#2635)") != std::string::npos);
 
-  auto adapter = make_adapter(meta_destination(server, "fb", "versions", Json{{"api_version", "v25.0"}}));
+  auto adapter =
+      make_test_adapter(meta_destination(server, "fb", "versions", Json{{"api_version", "v25.0"}}));
   REQUIRE(adapter.is_ok());
   REQUIRE((*adapter)->begin(email_phone_run(4)).is_ok());
   Batch batch;
@@ -174,7 +160,7 @@ TEST_CASE("graph api version comes from the settings") {
 TEST_CASE("rejected token names its environment variable") {
   set_test_token("wrong-token");
   ServerProcess server({"--token", "right-token"});
-  auto adapter = make_adapter(meta_destination(server, "fb", "tokens"));
+  auto adapter = make_test_adapter(meta_destination(server, "fb", "tokens"));
   REQUIRE(adapter.is_ok());
   Status begun = (*adapter)->begin(email_phone_run(5));
   CHECK(begun.code() == StatusCode::kUnauthenticated);
@@ -195,7 +181,7 @@ TEST_CASE("circuit opens after repeated 5xx responses") {
                                  Json{{"circuit_breaker", {{"failure_threshold", 2}, {"open_seconds", 60}}}});
   auto requests = [&client] { return client.stats()["requests"].get<int>(); };
 
-  auto adapter = make_adapter(config);
+  auto adapter = make_test_adapter(config);
   REQUIRE(adapter.is_ok());
   Status begun = (*adapter)->begin(email_phone_run(8));
   CHECK(begun.code() == StatusCode::kUnavailable);
@@ -203,7 +189,7 @@ TEST_CASE("circuit opens after repeated 5xx responses") {
   CHECK(requests() == 2);
 
   // Another run of the same destination finds the circuit open and sends nothing.
-  auto again = make_adapter(config);
+  auto again = make_test_adapter(config);
   REQUIRE(again.is_ok());
   CHECK((*again)->begin(email_phone_run(9)).code() == StatusCode::kUnavailable);
   CHECK(requests() == 2);
@@ -216,7 +202,7 @@ namespace activation::testing {
 TEST_CASE("replace without members fails") {
   set_test_token();
   ServerProcess server({});
-  auto adapter = make_adapter(meta_destination(server, "fb", "empty-replace"));
+  auto adapter = make_test_adapter(meta_destination(server, "fb", "empty-replace"));
   REQUIRE(adapter.is_ok());
   REQUIRE((*adapter)->begin(email_phone_run(10, SyncMode::kReplace)).is_ok());
   Status finished = (*adapter)->finish(DestinationRunSummary{});

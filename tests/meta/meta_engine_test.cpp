@@ -14,22 +14,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::unique_ptr<DistributionEngine> open_engine(const Config& config) {
-  auto engine = DistributionEngine::open(config);
-  REQUIRE(engine.is_ok());
-  return std::move(*engine);
-}
-
-JobId queue(DistributionEngine& engine, const std::string& audience, const std::string& destination,
-            SyncMode mode = SyncMode::kAdd) {
-  DistributeOptions options;
-  options.mode = mode;
-  std::vector<std::string> destinations = {destination};
-  auto job = engine.distribute(audience, destinations, options);
-  REQUIRE_MESSAGE(job.is_ok(), job.status().to_string());
-  return job->id;
-}
-
 std::map<std::string, int> expected_rows(const std::vector<Person>& people) {
   std::map<std::string, int> rows;
   for (const auto& person : people) rows[std::to_string(person.id)] = static_cast<int>(meta_rows(person));
@@ -58,7 +42,7 @@ TEST_CASE("ten thousand members arrive through faults") {
     std::ofstream out(csv);
     REQUIRE(engine::write_sample_csv(out, 10000, 11));
   }
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 100;
   config.audiences.push_back(csv_audience("sample", csv,
                                           {{"CUSTOMERID", Field::kExternalId},
@@ -73,7 +57,7 @@ TEST_CASE("ten thousand members arrive through faults") {
            {"rate_limit", {{"algorithm", "token_bucket"}, {"rate_per_second", 40}, {"burst", 4}}}}));
   auto engine = open_engine(config);
 
-  JobId id = queue(*engine, "sample", "fb");
+  JobId id = queue_job(*engine, "sample", "fb");
   DistributionJob job = run_to_end(*engine, id);
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
   const DestinationProgress* progress = progress_of(job, "fb");
@@ -88,7 +72,7 @@ TEST_CASE("ten thousand members arrive through faults") {
   CHECK(stats["faults"]["meta"].value("dropped_connection_after_apply", 0) +
             stats["faults"]["meta"].value("dropped_connection_before_apply", 0) >
         0);
-  CHECK(faults_total(stats) >= 5);
+  CHECK(platform_faults(stats, "meta") >= 5);
   CHECK(stats["accounts"]["meta:act_3003"]["throttled"].get<int>() > 0);
 
   // Every accepted member is on the server once, and nothing else is.
@@ -108,7 +92,7 @@ TEST_CASE("add, mirror and remove land exactly") {
   MetaClient client(server);
   ScratchDir dir("meta-mirror");
   std::string csv = dir.file("people.csv");
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 64;
   config.audiences.push_back(csv_audience("people", csv, people_mapping()));
   config.destinations.push_back(meta_destination(server, "fb", "people"));
@@ -116,7 +100,7 @@ TEST_CASE("add, mirror and remove land exactly") {
 
   std::vector<Person> first = make_people(1, 300);
   write_people(csv, first);
-  DistributionJob added = run_to_end(*engine, queue(*engine, "people", "fb"));
+  DistributionJob added = run_to_end(*engine, queue_job(*engine, "people", "fb"));
   REQUIRE_MESSAGE(added.status == DistributionStatus::kCompleted, added.last_error);
   std::string audience_id = audience_id_by_name(client, "people");
   CHECK(extern_ids(client.inspect(audience_id)) == expected_rows(first));
@@ -126,7 +110,7 @@ TEST_CASE("add, mirror and remove land exactly") {
   for (int i = 0; i < 30; ++i) second[i].email = "changed" + std::to_string(second[i].id) + "@example.com";
   for (const auto& person : make_people(1001, 40)) second.push_back(person);
   write_people(csv, second);
-  DistributionJob mirrored = run_to_end(*engine, queue(*engine, "people", "fb", SyncMode::kMirror));
+  DistributionJob mirrored = run_to_end(*engine, queue_job(*engine, "people", "fb", SyncMode::kMirror));
   REQUIRE_MESSAGE(mirrored.status == DistributionStatus::kCompleted, mirrored.last_error);
 
   Json audience = client.inspect(audience_id);
@@ -139,14 +123,14 @@ TEST_CASE("add, mirror and remove land exactly") {
 
   SUBCASE("a second mirror run sends nothing") {
     std::size_t batches = audience["batches"].size();
-    DistributionJob again = run_to_end(*engine, queue(*engine, "people", "fb", SyncMode::kMirror));
+    DistributionJob again = run_to_end(*engine, queue_job(*engine, "people", "fb", SyncMode::kMirror));
     REQUIRE(again.status == DistributionStatus::kCompleted);
     CHECK(client.inspect(audience_id)["batches"].size() == batches);
   }
   SUBCASE("a remove run removes exactly the listed members") {
     std::vector<Person> leaving(second.begin() + 30, second.begin() + 50);
     write_people(csv, leaving);
-    DistributionJob removal = run_to_end(*engine, queue(*engine, "people", "fb", SyncMode::kRemove));
+    DistributionJob removal = run_to_end(*engine, queue_job(*engine, "people", "fb", SyncMode::kRemove));
     REQUIRE_MESSAGE(removal.status == DistributionStatus::kCompleted, removal.last_error);
     std::vector<Person> staying(second.begin(), second.begin() + 30);
     staying.insert(staying.end(), second.begin() + 50, second.end());
@@ -163,7 +147,7 @@ TEST_CASE("limiter at the server's limit is never throttled") {
   ScratchDir dir("meta-limit");
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 1200));
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 50;
   config.audiences.push_back(csv_audience("people", csv, people_mapping()));
   config.destinations.push_back(meta_destination(
@@ -172,7 +156,7 @@ TEST_CASE("limiter at the server's limit is never throttled") {
            {"rate_limit", {{"algorithm", "sliding_window"}, {"window_limit", 8}, {"window_seconds", 1}}}}));
   auto engine = open_engine(config);
 
-  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "fb"));
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "fb"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
   Json account = client.stats()["accounts"]["meta:act_2002"];
   CAPTURE(account.dump());
@@ -188,13 +172,13 @@ TEST_CASE("expired token stops the destination without retries") {
   ScratchDir dir("meta-token");
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 2000));
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 100;
   config.audiences.push_back(csv_audience("people", csv, people_mapping()));
   config.destinations.push_back(meta_destination(server, "fb", "expiring"));
   auto engine = open_engine(config);
 
-  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "fb"));
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "fb"));
   CHECK(job.status == DistributionStatus::kFailed);
   CHECK(job.attempts == 1);
   CHECK(job.last_error.find("Meta rejected the access token") != std::string::npos);
@@ -218,7 +202,7 @@ TEST_CASE("a failing platform opens the circuit, in events and in progress") {
   ScratchDir dir("meta-circuit");
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 300));
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 100;
   config.engine.batch_attempts = 3;
   config.engine.batch_retry_base = std::chrono::milliseconds(10);
@@ -240,7 +224,7 @@ TEST_CASE("a failing platform opens the circuit, in events and in progress") {
     if (progress.destination == "fb-circuit") circuit_states.insert(progress.circuit);
   });
 
-  DistributionJob job = run_to_end(*engine, queue(*engine, "people", "fb-circuit"));
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "fb-circuit"));
   CHECK(job.status != DistributionStatus::kCompleted);
   std::lock_guard lock(mutex);
   REQUIRE(!events.empty());
@@ -267,17 +251,17 @@ TEST_CASE("replace never sends batch 1 twice") {
     MetaClient client(server);
     ScratchDir dir("meta-replace");
     std::string csv = dir.file("people.csv");
-    Config config = meta_engine_config(dir);
+    Config config = test_engine_config(dir);
     config.engine.batch_size = 20;
     config.audiences.push_back(csv_audience("people", csv, people_mapping()));
     config.destinations.push_back(meta_destination(server, "fb", "replaced"));
     auto engine = open_engine(config);
 
     write_people(csv, make_people(500, 30));
-    REQUIRE(run_to_end(*engine, queue(*engine, "people", "fb")).status == DistributionStatus::kCompleted);
+    REQUIRE(run_to_end(*engine, queue_job(*engine, "people", "fb")).status == DistributionStatus::kCompleted);
     std::vector<Person> people = make_people(1, 60);
     write_people(csv, people);
-    DistributionJob job = run_to_end(*engine, queue(*engine, "people", "fb", SyncMode::kReplace));
+    DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "fb", SyncMode::kReplace));
     REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
 
     Json audience = client.inspect(audience_id_by_name(client, "replaced"));

@@ -20,27 +20,15 @@ DestinationRun linkedin_run(std::int64_t job_id) {
   return run;
 }
 
-// The SHA256_EMAIL values of the segment's members.
-std::set<std::string> segment_emails(const Json& segment) {
-  std::set<std::string> emails;
-  for (const auto& member : segment["members"]) {
-    for (const auto& id : member["userIds"]) {
-      std::string text = id.get<std::string>();
-      if (text.rfind("SHA256_EMAIL:", 0) == 0) emails.insert(text.substr(13));
-    }
-  }
-  return emails;
-}
-
 }  // namespace
 
 TEST_CASE("linkedin segment is created once and waited for") {
   set_env(kSocialTokenVariable, "li-token");
   ServerProcess server({"--linkedin-ready-delay-ms", "400"});
-  MetaClient client(server);
+  InspectionClient client(server);
 
   SUBCASE("the adapter waits out the delay after creating the segment") {
-    auto adapter = make_social_adapter(
+    auto adapter = make_test_adapter(
         linkedin_destination(server, "li", "buyers", Json{{"segment_ready_delay_seconds", 0.5}}));
     REQUIRE(adapter.is_ok());
     REQUIRE((*adapter)->begin(linkedin_run(1)).is_ok());
@@ -57,13 +45,13 @@ TEST_CASE("linkedin segment is created once and waited for") {
     CHECK(segment["counters"]["not_ready"] == 0);
 
     // A second run finds the segment by name instead of creating another.
-    auto again = make_social_adapter(linkedin_destination(server, "li", "buyers"));
+    auto again = make_test_adapter(linkedin_destination(server, "li", "buyers"));
     REQUIRE(again.is_ok());
     REQUIRE((*again)->begin(linkedin_run(2)).is_ok());
-    CHECK(client.inspect_path("/__inspect/linkedin/audiences")["audiences"].size() == 1);
+    CHECK(client.get("/__inspect/linkedin/audiences")["audiences"].size() == 1);
   }
   SUBCASE("without the delay the server refuses and the batch is deferred for a retry") {
-    auto adapter = make_social_adapter(
+    auto adapter = make_test_adapter(
         linkedin_destination(server, "li", "eager", Json{{"segment_ready_delay_seconds", 0}}));
     REQUIRE(adapter.is_ok());
     REQUIRE((*adapter)->begin(linkedin_run(3)).is_ok());
@@ -87,8 +75,8 @@ TEST_CASE("linkedin segment is created once and waited for") {
 TEST_CASE("linkedin element failures become rejected rows") {
   set_env(kSocialTokenVariable, "li-token");
   ServerProcess server({"--linkedin-ready-delay-ms", "0"});
-  MetaClient client(server);
-  auto adapter = make_social_adapter(linkedin_destination(server, "li", "elements"));
+  InspectionClient client(server);
+  auto adapter = make_test_adapter(linkedin_destination(server, "li", "elements"));
   REQUIRE(adapter.is_ok());
   REQUIRE((*adapter)->begin(linkedin_run(4)).is_ok());
 
@@ -123,21 +111,17 @@ TEST_CASE("linkedin element failures become rejected rows") {
 TEST_CASE("linkedin add, mirror and remove land exactly") {
   set_env(kSocialTokenVariable, "li-token");
   ServerProcess server({"--linkedin-ready-delay-ms", "200"});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("linkedin-mirror");
   std::string csv = dir.file("people.csv");
-  Config config = meta_engine_config(dir);
-  config.engine.batch_size = 64;
-  config.audiences.push_back(csv_audience("people", csv, people_mapping()));
-  config.destinations.push_back(linkedin_destination(server, "li", "people"));
-  auto engine = open_social_engine(config);
+  auto engine = open_engine(people_config(dir, csv, linkedin_destination(server, "li", "people")));
 
   std::vector<Person> first = make_people(1, 300);
   write_people(csv, first);
   DistributionJob added = run_to_end(*engine, queue_job(*engine, "people", "li"));
   REQUIRE_MESSAGE(added.status == DistributionStatus::kCompleted, added.last_error);
   std::string id = inspected_id(client, "linkedin", "people");
-  CHECK(segment_emails(inspect_audience(client, "linkedin", id)) == email_hashes(first));
+  CHECK(received_emails("linkedin", inspect_audience(client, "linkedin", id)) == email_hashes(first));
 
   // 50 members leave, 30 change their email, 40 join.
   std::vector<Person> second(first.begin() + 50, first.end());
@@ -147,7 +131,7 @@ TEST_CASE("linkedin add, mirror and remove land exactly") {
   DistributionJob mirrored = run_to_end(*engine, queue_job(*engine, "people", "li", SyncMode::kMirror));
   REQUIRE_MESSAGE(mirrored.status == DistributionStatus::kCompleted, mirrored.last_error);
   Json segment = inspect_audience(client, "linkedin", id);
-  CHECK(segment_emails(segment) == email_hashes(second));
+  CHECK(received_emails("linkedin", segment) == email_hashes(second));
   CHECK(segment["counters"]["unmatched_removes"] == 0);
   CHECK(segment["counters"]["removes"] == 80);
 
@@ -158,7 +142,7 @@ TEST_CASE("linkedin add, mirror and remove land exactly") {
   std::vector<Person> staying(second.begin(), second.begin() + 30);
   staying.insert(staying.end(), second.begin() + 50, second.end());
   Json after = inspect_audience(client, "linkedin", id);
-  CHECK(segment_emails(after) == email_hashes(staying));
+  CHECK(received_emails("linkedin", after) == email_hashes(staying));
   CHECK(after["counters"]["unmatched_removes"] == 0);
 }
 
@@ -166,12 +150,12 @@ TEST_CASE("linkedin job survives throttling and 5xx") {
   set_env(kSocialTokenVariable, "li-token");
   ServerProcess server({"--linkedin-ready-delay-ms", "0", "--error-rate", "0.15", "--drop-rate", "0.03",
                         "--rate-limit", "10", "--rate-window-ms", "1000", "--seed", "5"});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("linkedin-faults");
   std::string csv = dir.file("people.csv");
   std::vector<Person> people = make_people(1, 2000);
   write_people(csv, people);
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 50;
   config.audiences.push_back(csv_audience("people", csv, people_mapping()));
   // The limiter allows more than the server, so the server throttles with HTTP 429.
@@ -179,7 +163,7 @@ TEST_CASE("linkedin job survives throttling and 5xx") {
       server, "li", "faults",
       Json{{"ad_account_id", "600001"},
            {"rate_limit", {{"algorithm", "token_bucket"}, {"rate_per_second", 40}, {"burst", 4}}}}));
-  auto engine = open_social_engine(config);
+  auto engine = open_engine(config);
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "li"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
@@ -192,14 +176,14 @@ TEST_CASE("linkedin job survives throttling and 5xx") {
   CHECK(platform_faults(stats, "linkedin") >= 3);
   CHECK(stats["accounts"]["linkedin:urn:li:sponsoredAccount:600001"]["throttled"].get<int>() > 0);
   Json segment = inspect_audience(client, "linkedin", inspected_id(client, "linkedin", "faults"));
-  CHECK(segment_emails(segment) == email_hashes(people));
+  CHECK(received_emails("linkedin", segment) == email_hashes(people));
 }
 
 TEST_CASE("linkedin sunset version names the setting") {
   set_env(kSocialTokenVariable, "li-token");
   ServerProcess server({"--linkedin-min-version", "202601"});
   auto adapter =
-      make_social_adapter(linkedin_destination(server, "li", "old", Json{{"api_version", "202503"}}));
+      make_test_adapter(linkedin_destination(server, "li", "old", Json{{"api_version", "202503"}}));
   REQUIRE(adapter.is_ok());
   Status begun = (*adapter)->begin(linkedin_run(5));
   CHECK(begun.code() == StatusCode::kFailedPrecondition);
@@ -212,11 +196,11 @@ TEST_CASE("linkedin expired token pauses the destination") {
   ScratchDir dir("linkedin-token");
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 1000));
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 100;
   config.audiences.push_back(csv_audience("people", csv, people_mapping()));
   config.destinations.push_back(linkedin_destination(server, "li", "expiring"));
-  auto engine = open_social_engine(config);
+  auto engine = open_engine(config);
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "li"));
   CHECK(job.status == DistributionStatus::kFailed);
@@ -232,15 +216,15 @@ TEST_CASE("linkedin settings errors name the key") {
   ServerProcess server({});
   SUBCASE("a segment needs an id or a name") {
     DestinationConfig config = linkedin_destination(server, "li", "");
-    auto adapter = make_social_adapter(config);
+    auto adapter = make_test_adapter(config);
     REQUIRE_FALSE(adapter.is_ok());
     CHECK(adapter.status().message() ==
           "destination 'li': settings: set exactly one of segment_id (an existing DMP segment) and "
           "segment_name (the segment to find or create by name)");
   }
   SUBCASE("more than 5000 elements per request") {
-    auto adapter = make_social_adapter(
-        linkedin_destination(server, "li", "x", Json{{"max_elements_per_request", 5001}}));
+    auto adapter =
+        make_test_adapter(linkedin_destination(server, "li", "x", Json{{"max_elements_per_request", 5001}}));
     REQUIRE_FALSE(adapter.is_ok());
     CHECK(
         adapter.status().message() ==
@@ -249,7 +233,7 @@ TEST_CASE("linkedin settings errors name the key") {
   SUBCASE("a missing token secret") {
     DestinationConfig config = linkedin_destination(server, "li", "x");
     config.secret_env.clear();
-    auto adapter = make_social_adapter(config);
+    auto adapter = make_test_adapter(config);
     REQUIRE_FALSE(adapter.is_ok());
     CHECK(adapter.status().message() ==
           "destination 'li': secrets.access_token: missing; name the environment variable that contains it, "

@@ -12,33 +12,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr const char* kClientIdVariable = "ACT_SNAP_TEST_CLIENT_ID";
-constexpr const char* kClientSecretVariable = "ACT_SNAP_TEST_CLIENT_SECRET";
-constexpr const char* kRefreshTokenVariable = "ACT_SNAP_TEST_REFRESH_TOKEN";
-
-// Sets the three OAuth secrets; each test uses a refresh token of its own, so that the process's
-// shared OAuth clients of earlier tests are never reused.
-void set_snapchat_secrets(const std::string& refresh_token) {
-  set_env(kClientIdVariable, "snap-client");
-  set_env(kClientSecretVariable, "snap-secret");
-  set_env(kRefreshTokenVariable, refresh_token);
-}
-
-DestinationConfig snapchat_destination(const ServerProcess& server, const std::string& name,
-                                       const std::string& segment, const Json& extra = {}) {
-  Json settings = {{"ad_account_id", "8adc3db7-8148-4fbf-999c-8d2266369d74"},
-                   {"segment_name", segment},
-                   {"base_url", server.base_url() + "/snapchat/v1"},
-                   {"token_url", server.base_url() + "/oauth2/token"}};
-  if (extra.is_object()) {
-    for (const auto& [key, value] : extra.items()) settings[key] = value;
-  }
-  return social_destination("snapchat", name, settings,
-                            {{"client_id", kClientIdVariable},
-                             {"client_secret", kClientSecretVariable},
-                             {"refresh_token", kRefreshTokenVariable}});
-}
-
 DestinationRun snapchat_run(std::int64_t job_id) {
   DestinationRun run;
   run.job_id = job_id;
@@ -53,14 +26,6 @@ std::set<std::string> segment_identifiers(const Json& segment, const std::string
   if (!segment["identifiers"].contains(schema)) return values;
   for (const auto& value : segment["identifiers"][schema]) values.insert(value.get<std::string>());
   return values;
-}
-
-Config snapchat_config(const ScratchDir& dir, const std::string& csv, const DestinationConfig& destination) {
-  Config config = meta_engine_config(dir);
-  config.engine.batch_size = 64;
-  config.audiences.push_back(csv_audience("people", csv, people_mapping()));
-  config.destinations.push_back(destination);
-  return config;
 }
 
 }  // namespace
@@ -84,8 +49,8 @@ TEST_CASE("snapchat users follow its schema rules") {
 TEST_CASE("snapchat bad value is isolated and rejected") {
   set_snapchat_secrets("refresh-isolate");
   ServerProcess server({});
-  MetaClient client(server);
-  auto adapter = make_social_adapter(snapchat_destination(server, "snap", "isolated"));
+  InspectionClient client(server);
+  auto adapter = make_test_adapter(snapchat_destination(server, "snap", "isolated"));
   REQUIRE(adapter.is_ok());
   REQUIRE((*adapter)->begin(snapchat_run(1)).is_ok());
 
@@ -114,10 +79,10 @@ TEST_CASE("snapchat bad value is isolated and rejected") {
 TEST_CASE("snapchat add, mirror and remove land exactly") {
   set_snapchat_secrets("refresh-mirror");
   ServerProcess server({});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("snapchat-mirror");
   std::string csv = dir.file("people.csv");
-  auto engine = open_social_engine(snapchat_config(dir, csv, snapchat_destination(server, "snap", "people")));
+  auto engine = open_engine(people_config(dir, csv, snapchat_destination(server, "snap", "people")));
 
   std::vector<Person> first = make_people(1, 300);
   write_people(csv, first);
@@ -150,19 +115,19 @@ TEST_CASE("snapchat job survives throttling and 5xx") {
   set_snapchat_secrets("refresh-faults");
   ServerProcess server({"--error-rate", "0.15", "--drop-rate", "0.03", "--rate-limit", "10",
                         "--rate-window-ms", "1000", "--seed", "11"});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("snapchat-faults");
   std::string csv = dir.file("people.csv");
   std::vector<Person> people = make_people(1, 2000);
   write_people(csv, people);
-  Config config = snapchat_config(
+  Config config = people_config(
       dir, csv,
       snapchat_destination(
           server, "snap", "faults",
           Json{{"ad_account_id", "faults-account"},
                {"rate_limit", {{"algorithm", "token_bucket"}, {"rate_per_second", 40}, {"burst", 4}}}}));
   config.engine.batch_size = 50;
-  auto engine = open_social_engine(config);
+  auto engine = open_engine(config);
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "snap"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
@@ -178,14 +143,14 @@ TEST_CASE("snapchat expired access token is refreshed once") {
   set_snapchat_secrets("refresh-expiry");
   // Each access token expires after five API requests, so a run of 20 batches needs several.
   ServerProcess server({"--oauth-expire-after", "5"});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("snapchat-expiry");
   std::string csv = dir.file("people.csv");
   std::vector<Person> people = make_people(1, 1000);
   write_people(csv, people);
-  Config config = snapchat_config(dir, csv, snapchat_destination(server, "snap", "expiring"));
+  Config config = people_config(dir, csv, snapchat_destination(server, "snap", "expiring"));
   config.engine.batch_size = 50;
-  auto engine = open_social_engine(config);
+  auto engine = open_engine(config);
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "snap"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
@@ -208,13 +173,12 @@ TEST_CASE("snapchat revoked refresh token pauses the destination") {
   ScratchDir dir("snapchat-revoked");
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 100));
-  auto engine =
-      open_social_engine(snapchat_config(dir, csv, snapchat_destination(server, "snap", "revoked")));
+  auto engine = open_engine(people_config(dir, csv, snapchat_destination(server, "snap", "revoked")));
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "snap"));
   CHECK(job.status == DistributionStatus::kFailed);
   CHECK(job.attempts == 1);
-  CHECK(job.last_error.find(kRefreshTokenVariable) != std::string::npos);
+  CHECK(job.last_error.find(kSnapRefreshTokenVariable) != std::string::npos);
   CHECK(job.last_error.find("invalid_grant") != std::string::npos);
 }
 

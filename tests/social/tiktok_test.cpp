@@ -40,8 +40,8 @@ std::map<std::string, int> expected_rows(const std::vector<Person>& people) {
 TEST_CASE("tiktok bad row is isolated and rejected") {
   set_env(kSocialTokenVariable, "tt-token");
   ServerProcess server({});
-  MetaClient client(server);
-  auto adapter = make_social_adapter(tiktok_destination(server, "tt", "isolated"));
+  InspectionClient client(server);
+  auto adapter = make_test_adapter(tiktok_destination(server, "tt", "isolated"));
   REQUIRE(adapter.is_ok());
   REQUIRE((*adapter)->begin(tiktok_run(1)).is_ok());
 
@@ -73,14 +73,10 @@ TEST_CASE("tiktok bad row is isolated and rejected") {
 TEST_CASE("tiktok add, mirror and remove land exactly") {
   set_env(kSocialTokenVariable, "tt-token");
   ServerProcess server({});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("tiktok-mirror");
   std::string csv = dir.file("people.csv");
-  Config config = meta_engine_config(dir);
-  config.engine.batch_size = 64;
-  config.audiences.push_back(csv_audience("people", csv, people_mapping()));
-  config.destinations.push_back(tiktok_destination(server, "tt", "people"));
-  auto engine = open_social_engine(config);
+  auto engine = open_engine(people_config(dir, csv, tiktok_destination(server, "tt", "people")));
 
   std::vector<Person> first = make_people(1, 300);
   write_people(csv, first);
@@ -114,19 +110,19 @@ TEST_CASE("tiktok job survives throttling and 5xx") {
   set_env(kSocialTokenVariable, "tt-token");
   ServerProcess server({"--error-rate", "0.15", "--drop-rate", "0.03", "--rate-limit", "10",
                         "--rate-window-ms", "1000", "--seed", "9"});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("tiktok-faults");
   std::string csv = dir.file("people.csv");
   std::vector<Person> people = make_people(1, 2000);
   write_people(csv, people);
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 50;
   config.audiences.push_back(csv_audience("people", csv, people_mapping()));
   config.destinations.push_back(tiktok_destination(
       server, "tt", "faults",
       Json{{"advertiser_id", "7000000000000000001"},
            {"rate_limit", {{"algorithm", "token_bucket"}, {"rate_per_second", 40}, {"burst", 4}}}}));
-  auto engine = open_social_engine(config);
+  auto engine = open_engine(config);
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "tt"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
@@ -149,11 +145,11 @@ TEST_CASE("tiktok expired token pauses the destination") {
   ScratchDir dir("tiktok-token");
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 1000));
-  Config config = meta_engine_config(dir);
+  Config config = test_engine_config(dir);
   config.engine.batch_size = 100;
   config.audiences.push_back(csv_audience("people", csv, people_mapping()));
   config.destinations.push_back(tiktok_destination(server, "tt", "expiring"));
-  auto engine = open_social_engine(config);
+  auto engine = open_engine(config);
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "tt"));
   CHECK(job.status == DistributionStatus::kFailed);

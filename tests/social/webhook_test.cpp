@@ -7,29 +7,8 @@
 #include "social/social_test_support.hpp"
 
 namespace activation::testing {
-namespace {
 
 using Json = nlohmann::json;
-
-// The email hashes of the receiver's members.
-std::set<std::string> received_emails(const Json& receiver) {
-  std::set<std::string> emails;
-  for (const auto& [key, identifiers] : receiver["members"].items()) {
-    for (const auto& email : identifiers.value("email", Json::array()))
-      emails.insert(email.get<std::string>());
-  }
-  return emails;
-}
-
-Config webhook_config(const ScratchDir& dir, const std::string& csv, const DestinationConfig& destination) {
-  Config config = meta_engine_config(dir);
-  config.engine.batch_size = 64;
-  config.audiences.push_back(csv_audience("people", csv, people_mapping()));
-  config.destinations.push_back(destination);
-  return config;
-}
-
-}  // namespace
 
 TEST_CASE("webhook signature covers timestamp and body") {
   // The expected value is HMAC-SHA256("key", "1700000000.{}") computed independently with OpenSSL.
@@ -42,17 +21,17 @@ TEST_CASE("webhook signature covers timestamp and body") {
 TEST_CASE("webhook add, mirror and remove land exactly") {
   set_env(kWebhookSecretVariable, kWebhookSecret);
   ServerProcess server({"--webhook-secret", kWebhookSecret});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("webhook-mirror");
   std::string csv = dir.file("people.csv");
-  auto engine = open_social_engine(webhook_config(dir, csv, webhook_destination(server, "hook", "crm")));
+  auto engine = open_engine(people_config(dir, csv, webhook_destination(server, "hook", "crm")));
 
   std::vector<Person> first = make_people(1, 300);
   write_people(csv, first);
   DistributionJob added = run_to_end(*engine, queue_job(*engine, "people", "hook"));
   REQUIRE_MESSAGE(added.status == DistributionStatus::kCompleted, added.last_error);
   Json receiver = inspect_audience(client, "webhook", "crm");
-  CHECK(received_emails(receiver) == email_hashes(first));
+  CHECK(received_emails("webhook", receiver) == email_hashes(first));
   CHECK(receiver["counters"]["bad_signatures"] == 0);
   for (const auto& delivery : receiver["deliveries"]) CHECK(delivery["signature_verified"] == true);
 
@@ -63,7 +42,7 @@ TEST_CASE("webhook add, mirror and remove land exactly") {
   DistributionJob mirrored = run_to_end(*engine, queue_job(*engine, "people", "hook", SyncMode::kMirror));
   REQUIRE_MESSAGE(mirrored.status == DistributionStatus::kCompleted, mirrored.last_error);
   Json after_mirror = inspect_audience(client, "webhook", "crm");
-  CHECK(received_emails(after_mirror) == email_hashes(second));
+  CHECK(received_emails("webhook", after_mirror) == email_hashes(second));
   CHECK(after_mirror["counters"]["unmatched_removes"] == 0);
 
   std::vector<Person> leaving(second.begin() + 30, second.begin() + 50);
@@ -72,17 +51,17 @@ TEST_CASE("webhook add, mirror and remove land exactly") {
   REQUIRE_MESSAGE(removal.status == DistributionStatus::kCompleted, removal.last_error);
   std::vector<Person> staying(second.begin(), second.begin() + 30);
   staying.insert(staying.end(), second.begin() + 50, second.end());
-  CHECK(received_emails(inspect_audience(client, "webhook", "crm")) == email_hashes(staying));
+  CHECK(received_emails("webhook", inspect_audience(client, "webhook", "crm")) == email_hashes(staying));
 }
 
 TEST_CASE("webhook wrong secret pauses the destination") {
   set_env(kWebhookSecretVariable, "not-the-receivers-secret");
   ServerProcess server({"--webhook-secret", kWebhookSecret});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("webhook-secret");
   std::string csv = dir.file("people.csv");
   write_people(csv, make_people(1, 200));
-  auto engine = open_social_engine(webhook_config(dir, csv, webhook_destination(server, "hook", "crm")));
+  auto engine = open_engine(people_config(dir, csv, webhook_destination(server, "hook", "crm")));
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "hook"));
   CHECK(job.status == DistributionStatus::kFailed);
@@ -98,13 +77,13 @@ TEST_CASE("webhook wrong secret pauses the destination") {
 TEST_CASE("webhook receiver rejections become rejected rows") {
   set_env(kWebhookSecretVariable, kWebhookSecret);
   ServerProcess server({"--webhook-secret", kWebhookSecret, "--webhook-require-field", "email"});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("webhook-rejects");
   std::string csv = dir.file("people.csv");
   std::vector<Person> people = make_people(1, 100);
   for (int i = 0; i < 100; i += 10) people[i].email = "";  // Ten members known by phone only.
   write_people(csv, people);
-  auto engine = open_social_engine(webhook_config(dir, csv, webhook_destination(server, "hook", "crm")));
+  auto engine = open_engine(people_config(dir, csv, webhook_destination(server, "hook", "crm")));
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "hook"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
@@ -120,18 +99,18 @@ TEST_CASE("webhook job survives throttling and 5xx") {
   set_env(kWebhookSecretVariable, kWebhookSecret);
   ServerProcess server({"--webhook-secret", kWebhookSecret, "--error-rate", "0.15", "--drop-rate", "0.03",
                         "--rate-limit", "10", "--rate-window-ms", "1000", "--seed", "3"});
-  MetaClient client(server);
+  InspectionClient client(server);
   ScratchDir dir("webhook-faults");
   std::string csv = dir.file("people.csv");
   std::vector<Person> people = make_people(1, 2000);
   write_people(csv, people);
-  Config config = webhook_config(
+  Config config = people_config(
       dir, csv,
       webhook_destination(
           server, "hook", "busy",
           Json{{"rate_limit", {{"algorithm", "token_bucket"}, {"rate_per_second", 40}, {"burst", 4}}}}));
   config.engine.batch_size = 50;
-  auto engine = open_social_engine(config);
+  auto engine = open_engine(config);
 
   DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "hook"));
   REQUIRE_MESSAGE(job.status == DistributionStatus::kCompleted, job.last_error);
@@ -140,7 +119,7 @@ TEST_CASE("webhook job survives throttling and 5xx") {
   CHECK(platform_faults(stats, "webhook") >= 3);
   CHECK(stats["accounts"]["webhook:busy"]["throttled"].get<int>() > 0);
   Json receiver = inspect_audience(client, "webhook", "busy");
-  CHECK(received_emails(receiver) == email_hashes(people));
+  CHECK(received_emails("webhook", receiver) == email_hashes(people));
   // A delivery repeated after a fault carries the same delivery id, and the receiver counts it.
   CHECK(receiver["counters"]["duplicate_deliveries"].get<std::int64_t>() <=
         platform_faults(stats, "webhook"));
