@@ -426,6 +426,23 @@ std::optional<DigitAutomaton> DigitAutomaton::compile(const std::vector<std::str
       automaton.next_.push_back(target);
     }
   }
+
+  // What each state can still reach: its own matches at the end of the input, and those of its
+  // successors, repeated until nothing changes (the automaton may have cycles).
+  automaton.reachable_ = automaton.accept_at_end_;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t state = automaton.reachable_.size(); state-- > 1;) {
+      std::uint32_t mask = automaton.reachable_[state];
+      for (int digit = 0; digit < 10; ++digit) {
+        mask |= automaton.reachable_[automaton.next_[state * 10 + digit]];
+      }
+      if (mask != automaton.reachable_[state]) {
+        automaton.reachable_[state] = mask;
+        changed = true;
+      }
+    }
+  }
   return automaton;
 }
 

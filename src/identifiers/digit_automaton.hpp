@@ -41,6 +41,17 @@ class DigitAutomaton {
   // pattern holds only at the end of `digits`. REQUIRES: only digits, at most 63 of them.
   std::uint64_t prefix_match_lengths(std::string_view digits) const noexcept;
 
+  // Returns the mask of the patterns that match, in full, some digit string that starts with
+  // `prefix`. REQUIRES: `prefix` holds only '0'..'9'.
+  std::uint32_t reachable_matches(std::string_view prefix) const noexcept {
+    std::uint32_t state = kStart;
+    for (char c : prefix) {
+      state = next_[state * 10 + static_cast<unsigned>(c - '0')];
+      if (state == kDead) return 0;
+    }
+    return reachable_[state];
+  }
+
   std::size_t state_count() const noexcept { return accept_.size(); }
 
  private:
@@ -53,6 +64,8 @@ class DigitAutomaton {
   std::vector<std::uint32_t> accept_;
   // Patterns accepted in a state when the input ends there (a `$` holds).
   std::vector<std::uint32_t> accept_at_end_;
+  // Patterns accepted at the end of some input that continues from a state (none, or more digits).
+  std::vector<std::uint32_t> reachable_;
 };
 
 }  // namespace activation::identifiers

@@ -314,6 +314,32 @@ PhoneFastPath::PhoneFastPath() {
     if (!region_selectors[code]) return;
   }
 
+  // The prefix screen of each shared calling code. One bit per prefix of kScreenDigits digits,
+  // set when, for some region, both the general description and a number type can still match a
+  // number that starts with it. That holds for every valid number, as has_number_type() shows.
+  std::size_t prefix_count = 1;
+  for (std::size_t i = 0; i < kScreenDigits; ++i) prefix_count *= 10;
+  std::vector<std::vector<std::uint64_t>> live_prefixes(by_calling_code.size());
+  for (std::size_t code = 0; code < by_calling_code.size(); ++code) {
+    const auto& list = by_calling_code[code];
+    if (list.size() < 2) continue;
+    std::vector<std::uint64_t> bits((prefix_count + 63) / 64, 0);
+    std::array<char, kScreenDigits> prefix{};
+    for (std::size_t index = 0; index < prefix_count; ++index) {
+      std::size_t rest = index;
+      for (std::size_t i = kScreenDigits; i-- > 0; rest /= 10) prefix[i] = static_cast<char>('0' + rest % 10);
+      const std::string_view digits(prefix.data(), prefix.size());
+      for (const Region* region : list) {
+        const std::uint32_t reachable = region->descs.reachable_matches(digits);
+        if ((reachable & 1u) != 0 && (reachable & ~1u) != 0) {
+          bits[index / 64] |= std::uint64_t{1} << (index % 64);
+          break;
+        }
+      }
+    }
+    live_prefixes[code] = std::move(bits);
+  }
+
   regions_ = std::move(regions);
   by_region_code_ = std::move(by_region_code);
   by_calling_code_.resize(by_calling_code.size());
@@ -321,6 +347,7 @@ PhoneFastPath::PhoneFastPath() {
     by_calling_code_[code].assign(by_calling_code[code].begin(), by_calling_code[code].end());
   }
   region_selectors_ = std::move(region_selectors);
+  live_prefixes_ = std::move(live_prefixes);
 }
 
 const PhoneFastPath& PhoneFastPath::instance() {
@@ -355,6 +382,15 @@ bool PhoneFastPath::is_valid(int country_code, std::string_view national_number)
   const auto* candidates = regions_for_calling_code(country_code);
   if (candidates == nullptr) return false;
   if (candidates->size() == 1) return candidates->front()->has_number_type(national_number);
+  // Numbers in no assigned range mostly fail within their first few digits in every region, so one
+  // bit of the screen replaces an automaton run per region.
+  if (national_number.size() >= kScreenDigits) {
+    std::size_t index = 0;
+    for (std::size_t i = 0; i < kScreenDigits; ++i) {
+      index = index * 10 + static_cast<std::size_t>(national_number[i] - '0');
+    }
+    if (((live_prefixes_[country_code][index / 64] >> (index % 64)) & 1u) == 0) return false;
+  }
   // Most numbers of a shared calling code belong to its main country, which comes first.
   const Region* main = candidates->front();
   if (!main->leading_digits && main->has_number_type(national_number)) return true;
@@ -471,15 +507,25 @@ FastPhoneOutcome PhoneFastPath::parse(const PhoneLayout& layout, std::string_vie
   bool after_prefix = false;
   if (plus) {
     international = digits;
-  } else if (const std::string& idd = region->international_prefix_literal;
-             !idd.empty() && digits.substr(0, idd.size()) == idd) {
-    if (digits.size() == idd.size() || digits[idd.size()] != '0') {
-      international = digits.substr(idd.size());
+  } else {
+    std::size_t idd_length = 0;
+    if (const std::string& idd = region->international_prefix_literal;
+        !idd.empty() && digits.substr(0, idd.size()) == idd) {
+      idd_length = idd.size();
+    } else if (region->international_prefix) {
+      // When a prefix pattern such as "0(?:0|[24-7]0|3[03])" can match only one non-empty prefix of
+      // the digits, the regex engine consumes exactly that one, whatever its order of preference.
+      // With several candidate lengths, or an empty match, libphonenumber decides.
+      const std::uint64_t lengths = region->international_prefix->prefix_match_lengths(digits);
+      if (lengths != 0) {
+        if ((lengths & 1u) != 0 || (lengths & (lengths - 1)) != 0) return FastPhoneOutcome::kUnknown;
+        idd_length = static_cast<std::size_t>(__builtin_ctzll(lengths));
+      }
+    }
+    if (idd_length > 0 && (digits.size() == idd_length || digits[idd_length] != '0')) {
+      international = digits.substr(idd_length);
       after_prefix = true;
     }
-  } else if (region->international_prefix &&
-             region->international_prefix->prefix_match_lengths(digits) != 0) {
-    return FastPhoneOutcome::kUnknown;
   }
 
   if (plus || after_prefix) {

@@ -4,8 +4,8 @@
 // inputs made of ASCII digits, the usual separators, an optional leading '+' and an optional "x" or
 // "ext" extension. It reads libphonenumber's own compiled-in metadata and evaluates its patterns
 // with DigitAutomaton instead of ICU regular expressions. Wherever the outcome would depend on
-// something it does not model (a national prefix with a transform rule, a prefix that matches in
-// more than one way, an international dialling prefix such as "011", letters, non-ASCII text), it
+// something it does not model (a national prefix with a transform rule, a national or international
+// dialling prefix that could match more than one prefix of the digits, letters, non-ASCII text), it
 // returns kUnknown and the caller asks libphonenumber. The identifiers test suite checks on many
 // generated numbers that both paths agree.
 //
@@ -83,6 +83,13 @@ class PhoneFastPath {
   // that region i's leading digits match, or for a region without leading digits, that its general
   // pattern matches, which a valid number needs. One run replaces a run per region.
   std::vector<std::optional<DigitAutomaton>> region_selectors_;
+  // Indexed by calling code, for codes shared by several regions: a bit set over the first
+  // kScreenDigits digits of a national number (10^kScreenDigits bits). A clear bit says that in no
+  // region of the code can a number with those first digits match the general description and a
+  // number type, so such a number is valid nowhere and is_valid() returns false without running
+  // the automata.
+  static constexpr std::size_t kScreenDigits = 4;
+  std::vector<std::vector<std::uint64_t>> live_prefixes_;
 };
 
 }  // namespace activation::identifiers

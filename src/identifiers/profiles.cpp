@@ -520,6 +520,8 @@ std::vector<Reason>& reason_pool() {
 }  // namespace
 
 void recycle_reasons(NormalizedIdentifier& out) {
+  // Most values carry no reason, and then the per-thread pool is not touched.
+  if (out.warnings.empty() && !out.error) return;
   std::vector<Reason>& pool = reason_pool();
   // A bound keeps a thread that once saw a value with many warnings from holding them forever.
   constexpr std::size_t kMaxPooled = 16;
@@ -546,8 +548,18 @@ Reason take_reason(std::string_view code) {
 }
 
 std::string& add_warning(NormalizedIdentifier& out, std::string_view code) {
-  out.warnings.push_back(take_reason(code));
-  return out.warnings.back().message;
+  // Moved straight from the pool into place, without the temporary that take_reason() returns.
+  std::vector<Reason>& pool = reason_pool();
+  if (pool.empty()) {
+    out.warnings.emplace_back();
+  } else {
+    out.warnings.push_back(std::move(pool.back()));
+    pool.pop_back();
+  }
+  Reason& warning = out.warnings.back();
+  warning.code.assign(code);
+  warning.message.clear();
+  return warning.message;
 }
 
 void reject(NormalizedIdentifier& out, std::string_view code, std::string_view message) {

@@ -300,6 +300,45 @@ TEST_CASE("phone fast path is available and agrees with libphonenumber on genera
   CHECK(answered * 2 > total);
 }
 
+TEST_CASE("phone fast path agrees on numbers foreign to the region") {
+  // North American layouts with invented area codes, read in every region and as +1 numbers. Most
+  // fit no region, which exercises the rejections that skip libphonenumber: the prefix screen of
+  // shared calling codes and international dialling prefixes written as patterns ("0[0-3]\d").
+  const PhoneFastPath& fast = PhoneFastPath::instance();
+  REQUIRE(fast.available());
+  std::vector<std::string> regions = fast.regions();
+  std::sort(regions.begin(), regions.end());
+
+  std::mt19937_64 rng(20250307);
+  int answered = 0;
+  int total = 0;
+  int disagreements = 0;
+  constexpr int kCases = 30000;
+  for (int i = 0; i < kCases; ++i) {
+    const std::string area = random_digits(3, rng);
+    const std::string exchange = random_digits(3, rng);
+    const std::string line = random_digits(4, rng);
+    std::string text;
+    switch (rng() % 7) {
+      case 0: text = "(" + area + ")" + exchange + "-" + line; break;
+      case 1: text = area + "-" + exchange + "-" + line; break;
+      case 2: text = area + "." + exchange + "." + line; break;
+      case 3: text = area + exchange + line; break;
+      case 4: text = "+1-" + area + "-" + exchange + "-" + line; break;
+      case 5: text = "1-" + area + "-" + exchange + "-" + line; break;
+      default: text = "0" + area + "-" + exchange + "-" + line; break;
+    }
+    if (rng() % 3 == 0) text += "x" + random_digits(1 + rng() % 5, rng);
+    const std::string& region = rng() % 4 == 0 ? std::string("US") : regions[rng() % regions.size()];
+
+    ++total;
+    if (fast_path_agrees(text, region, disagreements)) ++answered;
+  }
+  MESSAGE("fast path answered " << answered << " of " << total << " foreign numbers");
+  CHECK(disagreements == 0);
+  CHECK(answered * 10 > total * 9);
+}
+
 TEST_CASE("phone fast path agrees with libphonenumber on the customer file") {
   std::string path = std::string(ACT_SOURCE_DIR) + "/../shared/data/customers-10000.csv";
   std::ifstream file(path);
