@@ -12,7 +12,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh"
-"$root/scripts/build.sh"
+# Only the host and the test server: the test command builds the suites and benches.
+ACTIVATION_BUILD_TARGETS="activate activation-platform-server" "$root/scripts/build.sh"
 
 build_dir="${ACTIVATION_BUILD_DIR:-$root/build}"
 activate="$build_dir/examples/activate/activate"
