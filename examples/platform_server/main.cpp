@@ -277,8 +277,9 @@ int main(int argc, char** argv) {
   // The socket is listening once bound, so a client that reads the port may connect at once.
   std::cout << port << std::endl;
   std::cerr << "activation-platform-server: listening on http://" << options.host << ":" << port
-            << " (Meta under /meta, LinkedIn under /linkedin, TikTok under /tiktok, Snapchat under /snapchat, "
-               "webhooks under /webhook, inspection under /__inspect)"
+            << " (Meta under /meta, Google under /google, LinkedIn under /linkedin, TikTok under /tiktok, "
+               "Snapchat under /snapchat, OAuth tokens at /oauth2/token, webhooks under /webhook, "
+               "inspection under /__inspect)"
             << std::endl;
 
   std::thread stopper([&server, stop_signals] {

@@ -95,7 +95,7 @@ ACT_EXPORT ResponseClassification classify_transport_error(const TransportError&
 // Converts a classification into feedback for the account's rate limiter.
 ACT_EXPORT RateFeedback rate_feedback(const ResponseClassification& classification);
 
-// How one platform request is retried inside a batch. The queue's RetryPolicy (job_queue.hpp)
+// The retry rules of one platform request inside a batch. The queue's RetryPolicy (job_queue.hpp)
 // retries whole jobs.
 struct RequestRetryPolicy {
   int max_retries = 5;  // Retries after network and platform_5xx failures, per request.

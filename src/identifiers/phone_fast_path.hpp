@@ -84,10 +84,9 @@ class PhoneFastPath {
   // pattern matches, which a valid number needs. One run replaces a run per region.
   std::vector<std::optional<DigitAutomaton>> region_selectors_;
   // Indexed by calling code, for codes shared by several regions: a bit set over the first
-  // kScreenDigits digits of a national number (10^kScreenDigits bits). A clear bit says that in no
-  // region of the code can a number with those first digits match the general description and a
-  // number type, so such a number is valid nowhere and is_valid() returns false without running
-  // the automata.
+  // kScreenDigits digits of a national number (10^kScreenDigits bits). A clear bit means that no
+  // region of the code has both a general description and a number type that a number with those
+  // first digits can match. is_valid() then returns false without running the automata.
   static constexpr std::size_t kScreenDigits = 4;
   std::vector<std::vector<std::uint64_t>> live_prefixes_;
 };
