@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -187,19 +189,31 @@ Status configure_connection(SqliteConnection& connection, const SqliteStoreOptio
   return Status();
 }
 
-Status enable_wal(SqliteConnection& connection) {
-  sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(connection.handle(), "PRAGMA journal_mode = WAL", -1, &stmt, nullptr);
+// Switches the file to WAL. Changing the journal mode needs an exclusive lock, and SQLite may
+// return SQLITE_BUSY without calling the busy handler when waiting could deadlock with another
+// connection's lock. Several processes that open a new store together can meet that, so the switch
+// is tried again in short random steps until `busy_timeout` has passed.
+Status enable_wal(SqliteConnection& connection, std::chrono::milliseconds busy_timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
+  std::minstd_rand random(static_cast<unsigned>(std::hash<std::thread::id>()(std::this_thread::get_id())));
+  int rc = SQLITE_OK;
   std::string mode;
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-      mode = text != nullptr ? text : "";
-      rc = SQLITE_OK;
+  while (true) {
+    sqlite3_stmt* stmt = nullptr;
+    rc = sqlite3_prepare_v2(connection.handle(), "PRAGMA journal_mode = WAL", -1, &stmt, nullptr);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_step(stmt);
+      if (rc == SQLITE_ROW) {
+        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+        mode = text != nullptr ? text : "";
+        rc = SQLITE_OK;
+      }
     }
+    sqlite3_finalize(stmt);
+    const bool locked = rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+    if (!locked || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1 + random() % 20));
   }
-  sqlite3_finalize(stmt);
   if (rc != SQLITE_OK) return connection.error(rc, "switching to WAL journal mode");
   if (mode != "wal") {
     return io_error(fmt::format("store {}: SQLite kept journal mode '{}' instead of 'wal'; the store needs a local "
@@ -234,7 +248,7 @@ Result<std::shared_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     ACT_ASSIGN_OR_RETURN(auto writer, SqliteConnection::open(path, SQLITE_OPEN_READWRITE));
     set_busy_timeout(*writer, options.busy_timeout);
     ACT_RETURN_IF_ERROR(check_store_identity(*writer));
-    ACT_RETURN_IF_ERROR(enable_wal(*writer));
+    ACT_RETURN_IF_ERROR(enable_wal(*writer, options.busy_timeout));
     ACT_RETURN_IF_ERROR(configure_connection(*writer, options));
     ACT_RETURN_IF_ERROR(migrate_schema(*writer));
     return std::shared_ptr<SqliteStore>(new SqliteStore(path, options, std::move(writer)));
