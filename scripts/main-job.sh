@@ -70,7 +70,7 @@ job="$(sed -n 's/^job \([0-9]*\): .*$/\1/p' first-run.txt | head -n 1)"
 echo "== a mirror run of the same audience sends nothing new"
 "$activate" distribute sample meta_files "${platforms[@]}" --mode mirror --parallelism 8 --wait
 
-echo "== what the platform test server holds"
+echo "== what the platform test server holds, against the $rows rows of the audience"
 python3 "$root/scripts/main_job_server.py" report "$port"
 
 echo

@@ -3,7 +3,8 @@
 
   main_job_server.py configure PORT CONFIG   points CONFIG's test-server destinations at PORT and
                                              creates the Data Manager destination's list
-  main_job_server.py report PORT             prints the member count of each emulated platform
+  main_job_server.py report PORT             prints the count each emulated platform holds, and
+                                             why it differs from the audience's row count
 
 The server runs on 127.0.0.1 only; requests never go through a proxy.
 """
@@ -36,24 +37,41 @@ def configure(port, config_path):
         f.write("\n")
 
 
+# The reason each platform's count differs from the audience's row count, taken from how the test
+# server stores what it receives (examples/platform_server/) and what each adapter sends
+# (docs/platforms/). Every platform also lacks the rows without an identifier it accepts, because
+# those are invalid and never sent ("invalid" in `activate status JOB`).
+WHY = {
+    "meta": "counts rows, not members: a member with two phones is sent as two rows",
+    "google": "merges members who share an identifier (an email or a phone) into one",
+    "linkedin": "counts members: one element per member, keyed by its hashed identifiers",
+    "tiktok": "counts rows, not members: a member with two phones is sent as two rows",
+    "snapchat": "counts identifiers, not members: each distinct email, phone and MAID once",
+    "webhook": "counts members: one operation per member, keyed by its member key",
+}
+
+
 def report(port):
     lines = []
     for audience in call(port, "/__inspect/meta/audiences")["audiences"]:
         lines.append(("meta", audience["name"], audience["member_count"],
-                      f"{audience['batches']} upload requests"))
+                      f"rows; {audience['batches']} upload requests"))
     for audience in call(port, "/__inspect/google/audiences")["audiences"]:
         lines.append(("google", audience["name"], audience["size"],
-                      f"{audience['uploads']} uploads, {audience['removed']} removed"))
+                      f"members; {audience['uploads']} uploads, {audience['removed']} removed"))
     for platform in ("linkedin", "tiktok", "snapchat"):
         for audience in call(port, f"/__inspect/{platform}/audiences")["audiences"]:
             count = audience.get("member_count", audience.get("identifier_count", "?"))
-            # Snapchat counts identifiers, not members. TikTok counts one row per identifier kind.
-            unit = {"snapchat": "identifiers", "tiktok": "identifier rows"}.get(platform, "members")
+            unit = {"snapchat": "identifiers", "tiktok": "rows"}.get(platform, "members")
             lines.append((platform, audience.get("name", audience.get("id")), count, unit))
     for receiver in call(port, "/__inspect/webhook/audiences")["audiences"]:
         lines.append(("webhook", receiver["name"], receiver["member_count"], "members"))
     for platform, name, count, detail in lines:
         print(f"  {platform:<9} {name!r:<36} {count:>9,}  ({detail})")
+    print("  Why these differ from the audience's rows (rows without an identifier a platform")
+    print("  accepts are invalid and never sent; 'activate status JOB' counts them):")
+    for platform in dict.fromkeys(line[0] for line in lines):
+        print(f"    {platform:<9} {WHY[platform]}")
 
 
 def main(argv):

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 
 #include <unistd.h>
 
@@ -71,11 +72,43 @@ void print_error(const std::string& command, const activation::Status& status) {
   std::fprintf(stderr, "activate %s: %s\n", command.c_str(), status.message().c_str());
 }
 
+namespace {
+
+// Prints the error of a configuration file that does not exist: the folder searched, where the
+// name came from, and how to name another file.
+void print_missing_config(const std::string& command, const Args& args, const std::string& path) {
+  std::error_code ignored;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ignored);
+  std::string folder = absolute.parent_path().string();
+  std::string file = absolute.filename().string();
+  std::string origin;
+  if (args.get("config")) {
+    origin = "named by --config";
+  } else if (const char* env = std::getenv("ACTIVATION_CONFIG"); env != nullptr && *env != '\0') {
+    origin = "named by $ACTIVATION_CONFIG";
+  } else {
+    origin = "the default, because neither --config nor $ACTIVATION_CONFIG is set";
+  }
+  std::fprintf(stderr,
+               "activate %s: configuration file %s (%s) not found in %s\n"
+               "  Pass --config FILE to use another file. examples/activation.json in the source tree is a\n"
+               "  complete configuration to start from; docs/configuration.md describes every key.\n",
+               command.c_str(), file.c_str(), origin.c_str(), folder.c_str());
+}
+
+}  // namespace
+
 std::unique_ptr<activation::DistributionEngine> open_engine(const std::string& command, const Args& args,
                                                             bool verbose) {
-  auto config = activation::load_config(config_path(args));
+  const std::string path = config_path(args);
+  auto config = activation::load_config(path);
   if (!config.is_ok()) {
-    print_error(command, config.status());
+    std::error_code ignored;
+    if (config.status().code() == activation::StatusCode::kNotFound && !std::filesystem::exists(path, ignored)) {
+      print_missing_config(command, args, path);
+    } else {
+      print_error(command, config.status());
+    }
     return nullptr;
   }
   activation::EngineOptions options;
@@ -158,9 +191,10 @@ void ProgressBars::draw(const activation::JobProgress& progress, const std::vect
     char line[512];
     if (found) {
       const auto& counters = found->counters;
-      std::uint64_t failed = counters.outcome(RowOutcome::kInvalid) +
-                             counters.outcome(RowOutcome::kRejected) +
-                             counters.outcome(RowOutcome::kDeferred);
+      // Invalid rows never left this machine (no usable identifier after normalization); failed
+      // rows were sent but rejected by the platform, or deferred and not delivered.
+      std::uint64_t invalid = counters.outcome(RowOutcome::kInvalid);
+      std::uint64_t failed = counters.outcome(RowOutcome::kRejected) + counters.outcome(RowOutcome::kDeferred);
       std::string eta = found->seconds_remaining
                             ? std::to_string(static_cast<long long>(*found->seconds_remaining)) + "s"
                             : "-";
@@ -168,9 +202,9 @@ void ProgressBars::draw(const activation::JobProgress& progress, const std::vect
       if (!found->waiting.empty()) state += " (" + found->waiting + ")";
       if (!found->circuit.empty() && found->circuit != "closed") state += ", circuit " + found->circuit;
       std::snprintf(line, sizeof line,
-                    "%-*s [%s] %5.1f%%  %12s rows  accepted %12s  failed %10s  %9s rows/s  ETA %6s  %s",
+                    "%-*s [%s] %5.1f%%  %12s rows  accepted %12s  invalid %10s  failed %10s  %9s rows/s  ETA %6s  %s",
                     name_width, name.c_str(), bar.c_str(), percent, format_count(counters.rows_read).c_str(),
-                    format_count(counters.outcome(RowOutcome::kAccepted)).c_str(),
+                    format_count(counters.outcome(RowOutcome::kAccepted)).c_str(), format_count(invalid).c_str(),
                     format_count(failed).c_str(),
                     format_count(static_cast<std::uint64_t>(found->rows_per_second)).c_str(), eta.c_str(),
                     state.c_str());
@@ -238,7 +272,10 @@ void print_job_text(const DistributionJob& job, std::FILE* out) {
       }
       std::fprintf(out, "    reasons: %s\n", reasons.c_str());
     }
-    if (!destination.error.empty()) std::fprintf(out, "    error: %s\n", destination.error.c_str());
+    if (!destination.error.empty()) {
+      std::string code = destination.error_code.empty() ? "" : " (" + destination.error_code + ")";
+      std::fprintf(out, "    error%s: %s\n", code.c_str(), destination.error.c_str());
+    }
   }
 }
 
@@ -271,6 +308,7 @@ std::string job_summary_json(const DistributionJob& job) {
                             {"by_identifier", by_field},
                             {"reasons", counters.reasons}};
     if (!destination.error.empty()) entry["error"] = destination.error;
+    if (!destination.error_code.empty()) entry["error_code"] = destination.error_code;
     destinations[destination.destination] = entry;
   }
   nlohmann::json out = {{"job_id", job.id},

@@ -1,5 +1,8 @@
 // activate status, jobs, cancel, retry and dlq: inspect and change jobs in the store.
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -9,27 +12,51 @@
 namespace activate {
 namespace {
 
-void print_job_line(const activation::DistributionJob& job) {
+// One row of the jobs table. ROWS is the audience's source rows, read once per destination, so the
+// table shows the most any destination read (a destination that failed early read fewer), not the
+// sum. ACCEPTED is summed, because each destination accepts its own copy of a row.
+std::vector<std::string> job_row(const activation::DistributionJob& job) {
   std::string destinations;
   for (const auto& name : job.destinations) destinations += (destinations.empty() ? "" : ",") + name;
   std::uint64_t rows = 0;
   std::uint64_t accepted = 0;
   for (const auto& destination : job.progress.destinations) {
-    rows += destination.counters.rows_read;
+    rows = std::max(rows, destination.counters.rows_read);
     accepted += destination.counters.outcome(activation::RowOutcome::kAccepted);
   }
-  std::printf("%-8lld %-22s %-16s %-24s %-8s %s%-10s %12s %12s  %s\n", static_cast<long long>(job.id),
-              std::string(activation::distribution_status_name(job.status)).c_str(), job.audience.c_str(),
-              destinations.c_str(), std::string(activation::priority_name(job.priority)).c_str(),
-              job.dry_run ? "dry-" : "", std::string(activation::sync_mode_name(job.mode)).c_str(),
-              format_count(rows).c_str(), format_count(accepted).c_str(),
-              format_time(job.created_at).c_str());
+  return {std::to_string(job.id),
+          std::string(activation::distribution_status_name(job.status)),
+          job.audience,
+          destinations,
+          std::string(activation::priority_name(job.priority)),
+          (job.dry_run ? "dry-" : "") + std::string(activation::sync_mode_name(job.mode)),
+          format_count(rows),
+          format_count(accepted),
+          format_time(job.created_at)};
 }
 
+// Prints the table with each column as wide as its widest value; numbers are right-aligned.
 void print_job_table(const std::vector<activation::DistributionJob>& jobs) {
-  std::printf("%-8s %-22s %-16s %-24s %-8s %-10s %12s %12s  %s\n", "JOB", "STATUS", "AUDIENCE",
-              "DESTINATIONS", "PRIORITY", "MODE", "ROWS", "ACCEPTED", "CREATED");
-  for (const auto& job : jobs) print_job_line(job);
+  std::vector<std::vector<std::string>> table = {
+      {"JOB", "STATUS", "AUDIENCE", "DESTINATIONS", "PRIORITY", "MODE", "ROWS", "ACCEPTED", "CREATED"}};
+  for (const auto& job : jobs) table.push_back(job_row(job));
+  const std::vector<bool> right_aligned = {false, false, false, false, false, false, true, true, false};
+
+  std::vector<std::size_t> widths(table.front().size(), 0);
+  for (const auto& row : table) {
+    for (std::size_t column = 0; column < row.size(); ++column) widths[column] = std::max(widths[column], row[column].size());
+  }
+  for (const auto& row : table) {
+    std::string line;
+    for (std::size_t column = 0; column < row.size(); ++column) {
+      const std::string& cell = row[column];
+      std::string padding(widths[column] - cell.size(), ' ');
+      if (column > 0) line += "  ";
+      const bool last = column + 1 == row.size();
+      line += right_aligned[column] ? padding + cell : (last ? cell : cell + padding);
+    }
+    std::printf("%s\n", line.c_str());
+  }
 }
 
 void print_jobs_json(const std::vector<activation::DistributionJob>& jobs) {

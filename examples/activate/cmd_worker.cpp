@@ -100,6 +100,11 @@ int run_rejects(const std::vector<std::string>& raw_args) {
   if (!id) return 2;
   auto engine = open_engine("rejects", *args);
   if (!engine) return 1;
+  // Checked first, so that an unknown job prints only its error and --out leaves no empty file.
+  if (auto job = engine->job(*id); !job.is_ok()) {
+    print_error("rejects", job.status());
+    return 1;
+  }
 
   activation::Status written;
   if (auto path = args->get("out")) {

@@ -67,6 +67,9 @@ struct DestinationProgress {
   double rows_per_second = 0;               // Rows read per second during this process's run.
   std::optional<double> seconds_remaining;  // Estimated from the percent and the rate.
   std::string error;                        // Why the run failed.
+  // The status code name of that failure, such as "unauthenticated" (docs/errors.md); empty
+  // while the run has not failed.
+  std::string error_code;
   // The destination's circuit breaker: "closed", "open" or "half_open"; empty for a destination
   // without one (a file destination).
   std::string circuit;

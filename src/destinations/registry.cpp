@@ -5,6 +5,7 @@
 
 #include "activation/backend/destination.hpp"
 #include "destinations/file/file_destination.hpp"
+#include "destinations/settings_check.hpp"
 #include "destinations/webhook/webhook_destination.hpp"
 #include "platforms/google/google_destinations.hpp"
 #include "platforms/linkedin/linkedin_destination.hpp"
@@ -36,7 +37,37 @@ Registry& registry() {
   return *instance;
 }
 
+// The types built into the library, whose factories only read the configuration (the file
+// destination's also creates its folder, so it is checked without its factory).
+constexpr std::string_view kBuiltInPlatformTypes[] = {"meta",   "google",   "google_ads", "linkedin",
+                                                      "tiktok", "snapchat", "webhook"};
+
 }  // namespace
+
+Status check_destination_settings(const DestinationConfig& config) {
+  if (config.type == "file") return destinations::parse_file_settings(config).status();
+  if (std::find(std::begin(kBuiltInPlatformTypes), std::end(kBuiltInPlatformTypes), config.type) ==
+      std::end(kBuiltInPlatformTypes)) {
+    return Status::ok();
+  }
+  auto factory = find_destination_type(config.type);
+  if (!factory) return Status::ok();
+
+  // Secret values are read from the environment only when a job runs, so that commands which send
+  // nothing work without them. Here every configured secret gets a stand-in value that the
+  // factories only store.
+  DestinationEnvironment environment;
+  environment.secret = [&config](std::string_view name) -> Result<std::string> {
+    if (config.secret_env.count(std::string(name)) == 0) {
+      return invalid_argument("destination '" + config.name + "': secrets." + std::string(name) +
+                              ": missing; name the environment variable that holds it");
+    }
+    return std::string("unread-secret");
+  };
+  auto adapter = (*factory)(config, environment);
+  if (adapter.is_ok()) return Status::ok();
+  return invalid_argument(adapter.status().message());
+}
 
 std::string_view sync_mode_name(SyncMode mode) noexcept {
   switch (mode) {

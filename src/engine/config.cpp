@@ -3,6 +3,7 @@
 #include "activation/config.hpp"
 
 #include "activation/backend/store.hpp"
+#include "destinations/settings_check.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -40,6 +41,23 @@ std::string describe(const Json& value) {
   if (value.is_array()) return "an array";
   if (value.is_null()) return "null";
   return value.dump();
+}
+
+// Turns nlohmann's "[json.exception.parse_error.101] parse error at line 7, column 3: syntax
+// error ..." into "line 7, column 3: syntax error ...", dropping the library's internal tag.
+std::string describe_parse_error(std::string_view what) {
+  if (what.rfind("[json.exception.", 0) == 0) {
+    std::size_t end = what.find("] ");
+    if (end != std::string_view::npos) what.remove_prefix(end + 2);
+  }
+  for (std::string_view lead : {"parse error at ", "parse error: "}) {
+    if (what.rfind(lead, 0) == 0) {
+      what.remove_prefix(lead.size());
+      break;
+    }
+  }
+  if (what.rfind("line ", 0) == 0) return std::string(what);
+  return "not valid JSON: " + std::string(what);
 }
 
 // Collects the key path of the value being read, for error messages.
@@ -354,6 +372,22 @@ bool valid_name(std::string_view name) {
 
 const char* kNameRule = "names use letters, digits, '_', '-' and '.' only (at most 128)";
 
+// Rewords an adapter's "destination 'NAME': settings.key: ..." as the configuration error
+// "<origin>: destinations.NAME.settings.key: ...", the form of every other error of the file.
+Status destination_settings_error(const Reader& reader, const std::string& name, const std::string& message) {
+  const std::string path = "destinations." + name;
+  const std::string prefix = "destination '" + name + "': ";
+  if (message.rfind(prefix, 0) != 0) return reader.error(path, message);
+  std::string rest = message.substr(prefix.size());
+  std::size_t colon = rest.find(": ");
+  for (std::string_view key : {"settings", "secrets", "profile"}) {
+    if (colon == std::string::npos || rest.rfind(key, 0) != 0) continue;
+    char next = rest[key.size()];
+    if (next == '.' || next == ':') return reader.error(path + "." + rest.substr(0, colon), rest.substr(colon + 2));
+  }
+  return reader.error(path, rest);
+}
+
 }  // namespace
 
 const AudienceConfig* Config::find_audience(std::string_view name) const noexcept {
@@ -418,7 +452,7 @@ Result<Config> parse_config(std::string_view json_text, std::string_view origin,
       Json strict = Json::parse(json_text.begin(), json_text.end());
       (void)strict;
     } catch (const Json::parse_error& error) {
-      return invalid_argument(std::string(origin) + ": not valid JSON: " + error.what());
+      return invalid_argument(std::string(origin) + ": " + describe_parse_error(error.what()));
     }
     return invalid_argument(std::string(origin) + ": not valid JSON");
   }
@@ -456,6 +490,8 @@ Result<Config> parse_config(std::string_view json_text, std::string_view origin,
     std::string path = "destinations." + name;
     if (!valid_name(name)) return reader.error(path, kNameRule);
     ACT_ASSIGN_OR_RETURN(auto destination, read_destination(reader, name, value, path));
+    Status settings = check_destination_settings(destination);
+    if (!settings.is_ok()) return destination_settings_error(reader, name, settings.message());
     config.destinations.push_back(std::move(destination));
   }
   return config;

@@ -414,7 +414,9 @@ Status DistributionEngine::Impl::handle_job(JobContext& context) {
   std::size_t cancelled_count = 0;
   bool retryable_failure = false;
   bool lease_lost = false;
-  std::string first_error;
+  // The job fails with the code of its first failed destination, so that a rejected token reads
+  // as unauthenticated and not as a transient failure.
+  Status first_failure;
   for (std::size_t i = 0; i < count; ++i) {
     const auto& result = results[i];
     if (result.state == RunState::kDone) ++done_count;
@@ -422,7 +424,7 @@ Status DistributionEngine::Impl::handle_job(JobContext& context) {
     if (result.state == RunState::kFailed) {
       retryable_failure = retryable_failure || result.retryable;
       lease_lost = lease_lost || result.lease_lost;
-      if (first_error.empty()) first_error = result.error.message();
+      if (first_failure.is_ok()) first_failure = result.error;
       logger.log(LogLevel::kError, "engine", "job {} destination {} failed: {}", job.id,
                  requests[i].destination.name, result.error.to_string());
     }
@@ -445,21 +447,24 @@ Status DistributionEngine::Impl::handle_job(JobContext& context) {
     store_progress("retrying");
     progress->forget(job.id);
     context.set_error_class(ErrorClass::kTransient);
-    return unavailable(first_error);
+    return first_failure;
   }
 
   for (std::size_t i = 0; i < count; ++i) {
     if (results[i].state == RunState::kFailed) {
       events->publish(make_event("distribution.failed", job.id, requests[i].destination.name,
-                                 {{"error", results[i].error.message()}}));
+                                 {{"error", results[i].error.message()},
+                                  {"code", std::string(status_code_name(results[i].error.code()))}}));
     }
   }
   if (done_count == 0) {
     store_progress("failed");
-    events->publish(make_event("distribution.failed", job.id, "", {{"error", first_error}}));
+    events->publish(make_event("distribution.failed", job.id, "",
+                               {{"error", first_failure.message()},
+                                {"code", std::string(status_code_name(first_failure.code()))}}));
     progress->forget(job.id);
     context.set_error_class(retryable_failure ? ErrorClass::kTransient : ErrorClass::kPermanent);
-    return Status(StatusCode::kUnavailable, first_error);
+    return first_failure;
   }
 
   std::string status = done_count == count ? "completed" : "completed_with_errors";
@@ -536,6 +541,8 @@ Status DistributionEngine::export_row_outcomes_csv(JobId id, std::ostream& out) 
     }
     return quoted + "\"";
   };
+  // An unknown job fails before anything is written, so the output contains no stray header.
+  ACT_RETURN_IF_ERROR(job(id).status());
   out << "destination,line,operation,outcome,reason_code,reason,member_key\n";
   ACT_RETURN_IF_ERROR(export_row_outcomes(id, [&](const RowOutcomeRecord& row) {
     out << cell(row.destination) << ',' << row.line << ',' << row.operation << ','

@@ -79,6 +79,7 @@ JobProgress decode_job_progress(std::int64_t job_id, std::string_view json_text,
     if (value.contains("seconds_remaining"))
       destination.seconds_remaining = value["seconds_remaining"].get<double>();
     destination.error = value.value("error", std::string());
+    destination.error_code = value.value("error_code", std::string());
     destination.circuit = value.value("circuit", std::string());
     destination.waiting = value.value("waiting", std::string());
     progress.destinations.push_back(std::move(destination));

@@ -165,7 +165,7 @@ class Pipeline {
       result.retryable = is_retryable(status.code());
       result.lease_lost = status.code() == StatusCode::kConflict;
     }
-    report(result.state, status.is_ok() ? std::string() : status.message(), /*force=*/true);
+    report(result.state, status, /*force=*/true);
     save_run_record(result.state, status.is_ok() ? std::string() : status.message());
     return result;
   }
@@ -700,7 +700,7 @@ class Pipeline {
     return Status::ok();
   }
 
-  void report(RunState state, const std::string& error, bool force) {
+  void report(RunState state, const Status& error, bool force) {
     if (!services_.progress) return;
     auto now = Clock::now();
     if (!force && now - last_report_ < kProgressInterval) return;
@@ -712,7 +712,10 @@ class Pipeline {
     progress.state = state;
     progress.dry_run = request_.dry_run;
     progress.counters = counters_;
-    progress.error = error;
+    if (!error.is_ok()) {
+      progress.error = error.message();
+      progress.error_code = std::string(status_code_name(error.code()));
+    }
     if (state == RunState::kRunning) progress.waiting = waiting_;
     auto current = read_fraction_;
     if (phase_ == kLeaversPhase || phase_ == kDonePhase) current = 1.0;

@@ -31,6 +31,7 @@ Json progress_json(const DestinationProgress& progress) {
   if (progress.percent) out["percent"] = *progress.percent;
   if (progress.seconds_remaining) out["seconds_remaining"] = *progress.seconds_remaining;
   if (!progress.error.empty()) out["error"] = progress.error;
+  if (!progress.error_code.empty()) out["error_code"] = progress.error_code;
   if (!progress.circuit.empty()) out["circuit"] = progress.circuit;
   if (!progress.waiting.empty()) out["waiting"] = progress.waiting;
   return out;

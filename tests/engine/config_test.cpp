@@ -28,7 +28,7 @@ const char* kValid = R"({
   },
   "destinations": {
     "meta_files": {"type": "file", "settings": {"directory": "out/meta", "format": "meta_csv"}, "batch_size": 1000},
-    "meta": {"type": "meta", "profile": "meta", "settings": {"ad_account_id": "act_1"},
+    "meta": {"type": "meta", "profile": "meta", "settings": {"ad_account_id": "act_1", "audience_name": "Newsletter"},
              "secrets": {"access_token": "META_ACCESS_TOKEN"}, "expected_rows_per_second": 5000}
   }
 })";
@@ -113,7 +113,32 @@ TEST_CASE("config errors name key path") {
         "alpha-2 region code");
   CHECK(error_of(with("\"heartbeat_seconds\": 5", "\"heartbeat_seconds\": 30")) ==
         "activation.json: engine.heartbeat_seconds: must be below lease_seconds (20.000000)");
-  CHECK(error_of("{\"store\": \"x\",").rfind("activation.json: not valid JSON: ", 0) == 0);
+  CHECK(error_of("{\"store\": \"x\",") ==
+        "activation.json: line 1, column 15: syntax error while parsing object key - unexpected end of input; "
+        "expected string literal");
+}
+
+TEST_CASE("config checks destination settings") {
+  CHECK(error_of(with("\"audience_name\": \"Newsletter\"", "\"audience_name\": 12")) ==
+        "activation.json: destinations.meta.settings.audience_name: expected a string, got 12");
+  CHECK(error_of(with("\"audience_name\": \"Newsletter\"", "\"audience_name\": \"n\", \"colour\": 1"))
+            .rfind("activation.json: destinations.meta.settings.colour: unknown key; expected one of ad_account_id, ",
+                   0) == 0);
+  CHECK(error_of(with("\"ad_account_id\": \"act_1\", ", "")) ==
+        "activation.json: destinations.meta.settings.ad_account_id: missing; expected the ad account, such as "
+        "\"act_1234567890\"");
+  CHECK(error_of(with("\"format\": \"meta_csv\"", "\"format\": 3")) ==
+        "activation.json: destinations.meta_files.settings.format: expected meta_csv, meta_json, google_json or "
+        "hashed_csv, got 3");
+  CHECK(error_of(with("\"type\": \"file\",", "\"type\": \"file\", \"profile\": \"google\",")) ==
+        "activation.json: destinations.meta_files: format meta_csv needs the meta profile, got google");
+  CHECK(error_of(with("\"profile\": \"meta\",", "\"profile\": \"google\",")) ==
+        "activation.json: destinations.meta.profile: the meta destination needs the meta profile, got google");
+
+  // Secret values are read only when a job runs, and a type the host registers later is checked
+  // when a distribution is queued.
+  auto config = parse_config(with("\"type\": \"meta\"", "\"type\": \"host_defined\""), "activation.json", "/base");
+  CHECK(config.is_ok());
 }
 
 TEST_CASE("config file not found") {

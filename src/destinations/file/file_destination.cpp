@@ -280,8 +280,7 @@ class FileDestination final : public DestinationAdapter {
 
 }  // namespace
 
-Result<std::unique_ptr<DestinationAdapter>> make_file_destination(const DestinationConfig& config,
-                                                                  const DestinationEnvironment& environment) {
+Result<FileSettings> parse_file_settings(const DestinationConfig& config) {
   const std::string where = "destination '" + config.name + "'";
   Json settings = Json::parse(config.settings, nullptr, false);
   if (settings.is_discarded() || !settings.is_object())
@@ -298,8 +297,17 @@ Result<std::unique_ptr<DestinationAdapter>> make_file_destination(const Destinat
   }
 
   auto directory = settings.find("directory");
-  if (directory == settings.end() || !directory->is_string() || directory->get<std::string>().empty()) {
+  if (directory == settings.end()) {
     return invalid_argument(where + ": settings.directory: missing; expected the folder to write files to");
+  }
+  if (!directory->is_string() || directory->get<std::string>().empty()) {
+    return invalid_argument(where + ": settings.directory: expected the folder to write files to, got " +
+                            directory->dump());
+  }
+  auto format_setting = settings.find("format");
+  if (format_setting != settings.end() && !format_setting->is_string()) {
+    return invalid_argument(where + ": settings.format: expected meta_csv, meta_json, google_json or hashed_csv, got " +
+                            format_setting->dump());
   }
   std::string format_name = settings.value("format", std::string("hashed_csv"));
   auto format = parse_file_format(format_name);
@@ -308,27 +316,41 @@ Result<std::unique_ptr<DestinationAdapter>> make_file_destination(const Destinat
         where + ": settings.format: expected meta_csv, meta_json, google_json or hashed_csv, got \"" +
         format_name + "\"");
   }
+  for (const char* key : {"operating_account_id", "product_destination_id", "account_type"}) {
+    auto found = settings.find(key);
+    if (found != settings.end() && !found->is_string() && !found->is_number_unsigned()) {
+      return invalid_argument(where + ": settings." + key + ": expected a string, got " + found->dump());
+    }
+  }
   auto fsync_setting = settings.find("fsync");
   if (fsync_setting != settings.end() && !fsync_setting->is_boolean()) {
-    return invalid_argument(where + ": settings.fsync: expected true or false");
+    return invalid_argument(where + ": settings.fsync: expected true or false, got " + fsync_setting->dump());
   }
-  bool sync = fsync_setting == settings.end() ? true : fsync_setting->get<bool>();
 
+  FileSettings out;
+  out.format = *format;
+  out.sync = fsync_setting == settings.end() ? true : fsync_setting->get<bool>();
+  out.directory = directory->get<std::string>();
   Platform default_profile = *format == FileFormat::kGoogleJson ? Platform::kGoogle : Platform::kMeta;
-  Platform profile = config.profile.value_or(default_profile);
-  if ((*format == FileFormat::kMetaCsv || *format == FileFormat::kMetaJson) && profile != Platform::kMeta) {
+  out.profile = config.profile.value_or(default_profile);
+  if ((*format == FileFormat::kMetaCsv || *format == FileFormat::kMetaJson) && out.profile != Platform::kMeta) {
     return invalid_argument(where + ": format " + format_name + " needs the meta profile, got " +
-                            std::string(platform_name(profile)));
+                            std::string(platform_name(out.profile)));
   }
-  if (*format == FileFormat::kGoogleJson && profile != Platform::kGoogle) {
+  if (*format == FileFormat::kGoogleJson && out.profile != Platform::kGoogle) {
     return invalid_argument(where + ": format google_json needs the google profile, got " +
-                            std::string(platform_name(profile)));
+                            std::string(platform_name(out.profile)));
   }
+  return out;
+}
 
-  fs::path folder(directory->get<std::string>());
+Result<std::unique_ptr<DestinationAdapter>> make_file_destination(const DestinationConfig& config,
+                                                                  const DestinationEnvironment& environment) {
+  ACT_ASSIGN_OR_RETURN(FileSettings settings, parse_file_settings(config));
+  fs::path folder(settings.directory);
   ACT_RETURN_IF_ERROR(check_writable(config.name, folder));
-  return std::unique_ptr<DestinationAdapter>(
-      std::make_unique<FileDestination>(config, *format, profile, folder, sync, environment.logger));
+  return std::unique_ptr<DestinationAdapter>(std::make_unique<FileDestination>(
+      config, settings.format, settings.profile, folder, settings.sync, environment.logger));
 }
 
 }  // namespace activation::destinations

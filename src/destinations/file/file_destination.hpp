@@ -17,6 +17,20 @@ enum class FileFormat : int { kMetaCsv = 0, kMetaJson, kGoogleJson, kHashedCsv }
 std::string_view file_format_name(FileFormat format) noexcept;
 std::optional<FileFormat> parse_file_format(std::string_view name) noexcept;
 
+// The checked `settings` of one file destination.
+struct FileSettings {
+  std::string directory;
+  FileFormat format = FileFormat::kHashedCsv;
+  Platform profile = Platform::kMeta;
+  bool sync = true;
+};
+
+// Reads and checks the settings of `config` without touching the file system. Errors are
+// kInvalidArgument naming "destination '<name>': settings.<key>" and what was expected.
+Result<FileSettings> parse_file_settings(const DestinationConfig& config);
+
+// Creates the adapter; besides parse_file_settings(), fails when the folder cannot be created or
+// written.
 Result<std::unique_ptr<DestinationAdapter>> make_file_destination(const DestinationConfig& config,
                                                                   const DestinationEnvironment& environment);
 
