@@ -112,9 +112,10 @@ std::string string_param(const RequestData& data, const std::string& name) {
 }
 
 bool is_sha256_hex(const std::string& value) {
-  return value.size() == 64 && std::all_of(value.begin(), value.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  if (value.size() != 64) return false;
+  unsigned bad = 0;
+  for (char c : value) bad |= static_cast<unsigned>(!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')));
+  return bad == 0;
 }
 
 struct Upload {
@@ -264,7 +265,7 @@ std::optional<Failure> parse_payload(RequestData& data, Upload& out) {
 
 // The members of one upload after validation.
 struct CheckedRows {
-  std::vector<std::pair<std::string, std::map<std::string, std::string>>> valid;  // Canonical key, keys.
+  std::vector<std::string> valid;  // Canonical keys (member_keys() reads the fields back).
   std::int64_t invalid = 0;
   Json samples = Json::object();
 };
@@ -291,18 +292,19 @@ CheckedRows check_rows(const Upload& upload) {
         break;
       }
     }
-    std::map<std::string, std::string> keys;
     std::string canonical;
     if (reason.empty()) {
+      std::size_t length = 0;
+      for (std::size_t i = 0; i < row.size(); ++i) length += upload.schema[i].size() + row[i].size() + 2;
+      canonical.reserve(length);
       for (std::size_t i : order) {
         const std::string& value = row[i];
         if (value.empty()) continue;
         if (!canonical.empty()) canonical.push_back('\x1f');
         canonical.append(upload.schema[i]).push_back('=');
         canonical.append(value);
-        keys.emplace_hint(keys.end(), upload.schema[i], value);
       }
-      if (keys.empty()) {
+      if (canonical.empty()) {
         bad_value = Json(row).dump();
         reason = "The row has no identifier";
       }
@@ -312,7 +314,7 @@ CheckedRows check_rows(const Upload& upload) {
       if (out.samples.size() < kMaxInvalidSamples) out.samples[bad_value] = reason;
       continue;
     }
-    out.valid.emplace_back(std::move(canonical), std::move(keys));
+    out.valid.push_back(std::move(canonical));
   }
   return out;
 }
@@ -332,6 +334,21 @@ std::string rows_digest(const Upload& upload) {
     text.push_back(';');
   }
   return sha256_hex(text);
+}
+
+// The schema fields and values of a member, read back from its canonical key: fields in name
+// order, each "field=value", separated by U+001F.
+Json member_keys(const std::string& canonical) {
+  Json keys = Json::object();
+  std::size_t start = 0;
+  while (start < canonical.size()) {
+    std::size_t end = canonical.find('\x1f', start);
+    if (end == std::string::npos) end = canonical.size();
+    std::size_t equals = canonical.find('=', start);
+    keys[canonical.substr(start, equals - start)] = canonical.substr(equals + 1, end - equals - 1);
+    start = end + 1;
+  }
+  return keys;
 }
 
 }  // namespace
@@ -585,11 +602,10 @@ MetaEmulator::Reply MetaEmulator::upload_users(Audience& audience, Call& call, c
   CheckedRows checked = check_rows(upload);
   BatchRecord record;
   record.index = static_cast<std::int64_t>(audience.batches.size());
-  for (const auto& [key, keys] : checked.valid) {
+  for (const std::string& key : checked.valid) {
     if (operation == "add") {
       auto [it, inserted] = audience.members.try_emplace(key);
       if (inserted) {
-        it->second.keys = keys;
         it->second.first_batch = record.index;
       } else {
         ++audience.duplicate_adds;
@@ -726,10 +742,9 @@ MetaEmulator::Reply MetaEmulator::replace_users(Audience& audience, Call& call) 
   CheckedRows checked = check_rows(upload);
   BatchRecord record;
   record.index = static_cast<std::int64_t>(audience.batches.size());
-  for (const auto& [member_key, keys] : checked.valid) {
+  for (const std::string& member_key : checked.valid) {
     auto [member, inserted] = audience.replace->pending.try_emplace(member_key);
     if (inserted) {
-      member->second.keys = keys;
       member->second.first_batch = record.index;
     }
     ++member->second.times_added;
@@ -802,7 +817,7 @@ MetaEmulator::Reply MetaEmulator::remove_from_all(const std::string& account, Ca
   CheckedRows checked = check_rows(upload);
   for (auto& [id, audience] : audiences_) {
     if (audience.account != account || audience.deleted) continue;
-    for (const auto& [key, keys] : checked.valid) {
+    for (const std::string& key : checked.valid) {
       audience.removed += static_cast<std::int64_t>(audience.members.erase(key));
     }
   }
@@ -876,7 +891,7 @@ Json MetaEmulator::inspect_audience(const std::string& id, bool include_members)
     Json members = Json::array();
     for (const auto& [key, member] : audience.members) {
       members.push_back(
-          {{"keys", member.keys}, {"times_added", member.times_added}, {"first_batch", member.first_batch}});
+          {{"keys", member_keys(key)}, {"times_added", member.times_added}, {"first_batch", member.first_batch}});
     }
     out["members"] = std::move(members);
   }

@@ -37,8 +37,9 @@ class MetaEmulator final : public PlatformEmulator {
     std::optional<WindowCheck> throttle;  // Set when the response is a throttling error.
   };
 
+  // A member of an audience, keyed by its canonical key: its non-empty schema fields in name
+  // order, "field=value" each, separated by U+001F.
   struct Member {
-    std::map<std::string, std::string> keys;  // Schema field -> value, non-empty cells only.
     std::int64_t times_added = 0;
     std::int64_t first_batch = 0;  // Index into the audience's batch log.
   };

@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 namespace platform_server {
@@ -126,6 +127,11 @@ std::string read_request(const httplib::Request& request, const httplib::Content
   }
 
   std::string body;
+  if (request.has_header("Content-Length")) {
+    // Uploads carry megabytes of JSON; growing the buffer once saves the copies of doubling it.
+    std::size_t announced = std::strtoull(request.get_header_value("Content-Length").c_str(), nullptr, 10);
+    body.reserve(std::min<std::size_t>(announced, std::size_t{64} << 20));
+  }
   bool ok = (*reader)([&](const char* data, std::size_t size) {
     body.append(data, size);
     return true;
@@ -141,7 +147,7 @@ std::string read_request(const httplib::Request& request, const httplib::Content
     if (!parsed.is_object()) return "the JSON body is not a JSON object";
     out.body_encoding = "json";
     for (auto& [name, value] : parsed.items()) {
-      out.params[name] = value;
+      out.params[name] = std::move(value);
       out.sources[name] = "json";
     }
     return {};
