@@ -1,9 +1,10 @@
 #include "engine/member.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 #include <nlohmann/json.hpp>
+
+#include "core/json_text.hpp"
 
 namespace activation::engine {
 namespace {
@@ -23,22 +24,6 @@ std::string_view trim(std::string_view text) {
   while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
   while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
   return text;
-}
-
-// Hashes are hex, and plain values (an external id, a MAID) rarely need escaping.
-void append_json_escaped(std::string& out, std::string_view value) {
-  for (unsigned char c : value) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
 }
 
 bool all_digits(std::string_view text) {
@@ -139,15 +124,17 @@ std::optional<Reason> RowProcessor::process(const SourceRow& row, RowIdentifiers
 }
 
 std::string encode_keys(const std::vector<WireIdentifier>& identifiers) {
-  std::string out = "[";
+  std::string out;
+  out.reserve(2 + identifiers.size() * 88);  // A pair with a hex digest takes about 80 characters.
+  out += '[';
   for (std::size_t i = 0; i < identifiers.size(); ++i) {
     if (i > 0) out += ',';
     out += "[\"";
     out += field_name(identifiers[i].field);
     out += part_suffix(identifiers[i].part);
-    out += "\",\"";
-    append_json_escaped(out, identifiers[i].value);
-    out += "\"]";
+    out += "\",";
+    internal::append_json_string(out, identifiers[i].value);
+    out += ']';
   }
   out += ']';
   return out;

@@ -6,10 +6,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.hpp"
 #include "destinations/file/file_destination.hpp"
 
 namespace activation::destinations {
 namespace {
+
+using internal::append_json_string;
 
 struct Column {
   Field field;
@@ -96,28 +99,6 @@ void append_csv_cell(std::string& out, std::string_view value) {
   for (char c : value) {
     if (c == '"') out += '"';
     out += c;
-  }
-  out += '"';
-}
-
-void append_json_string(std::string& out, std::string_view value) {
-  out += '"';
-  for (unsigned char c : value) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
   }
   out += '"';
 }

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
+
+#include "core/json_text.hpp"
 
 namespace activation::platforms::meta {
 namespace {
+
+using internal::append_json_string;
 
 // Meta returns at most this many invalid-entry samples per request.
 constexpr std::int64_t kMaxInvalidSamples = 100;
@@ -22,28 +25,6 @@ void append_field_columns(Field field, std::vector<MetaColumn>& columns) {
   if (key.empty()) return;
   columns.push_back(
       MetaColumn{field, DatePart::kWhole, key, field != Field::kMaid && field != Field::kExternalId});
-}
-
-void append_json_string(std::string& out, std::string_view value) {
-  out += '"';
-  for (unsigned char c : value) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
 }
 
 bool is_lowercase_sha256(const std::string& value) {
