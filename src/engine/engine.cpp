@@ -415,8 +415,10 @@ Status DistributionEngine::Impl::handle_job(JobContext& context) {
   bool retryable_failure = false;
   bool lease_lost = false;
   // The job fails with the code of its first failed destination, so that a rejected token reads
-  // as unauthenticated and not as a transient failure.
+  // as unauthenticated and not as a transient failure. A job that is retried reports the first
+  // failure that a retry can cure instead.
   Status first_failure;
+  Status first_retryable_failure;
   for (std::size_t i = 0; i < count; ++i) {
     const auto& result = results[i];
     if (result.state == RunState::kDone) ++done_count;
@@ -425,6 +427,7 @@ Status DistributionEngine::Impl::handle_job(JobContext& context) {
       retryable_failure = retryable_failure || result.retryable;
       lease_lost = lease_lost || result.lease_lost;
       if (first_failure.is_ok()) first_failure = result.error;
+      if (result.retryable && first_retryable_failure.is_ok()) first_retryable_failure = result.error;
       logger.log(LogLevel::kError, "engine", "job {} destination {} failed: {}", job.id,
                  requests[i].destination.name, result.error.to_string());
     }
@@ -447,7 +450,7 @@ Status DistributionEngine::Impl::handle_job(JobContext& context) {
     store_progress("retrying");
     progress->forget(job.id);
     context.set_error_class(ErrorClass::kTransient);
-    return first_failure;
+    return first_retryable_failure;
   }
 
   for (std::size_t i = 0; i < count; ++i) {
