@@ -14,7 +14,9 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -34,6 +36,7 @@ struct SkipLog {
   std::vector<SkipRecord> skipped;
   int completed = 0;  // Test cases that ran to their end without a skip message.
   int filtered = 0;   // Test cases left out by command-line filters, counted but not listed.
+  std::set<std::string> excluded_suites;  // Names given to --test-suite-exclude, without wildcards.
 };
 
 SkipLog& skip_log() {
@@ -80,7 +83,9 @@ class SkipListener : public doctest::IReporter {
 
   void test_case_skipped(const doctest::TestCaseData& data) override {
     std::lock_guard lock(skip_log().mutex);
-    if (!data.m_skip) {
+    // doctest reports a case that is both marked skip and excluded by its suite as marked skip.
+    const bool suite_excluded = data.m_test_suite != nullptr && skip_log().excluded_suites.count(data.m_test_suite) != 0;
+    if (!data.m_skip || suite_excluded) {
       ++skip_log().filtered;
       return;
     }
@@ -99,9 +104,26 @@ class SkipListener : public doctest::IReporter {
 
 REGISTER_LISTENER("activation_skips", 1, SkipListener);
 
+// Records the suite names of --test-suite-exclude (or -tse) options, comma-separated lists included.
+void read_excluded_suites(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    for (std::string_view option : {"--test-suite-exclude=", "-tse="}) {
+      if (arg.rfind(option, 0) != 0) continue;
+      std::string_view names = arg.substr(option.size());
+      while (!names.empty()) {
+        std::size_t comma = names.find(',');
+        skip_log().excluded_suites.emplace(names.substr(0, comma));
+        names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  read_excluded_suites(argc, argv);
   doctest::Context context(argc, argv);
   int result = context.run();
   if (context.shouldExit()) return result;
