@@ -29,8 +29,8 @@ struct SkipRecord {
   std::string reason;
 };
 
-// What the listener saw during one run. doctest calls reporters from the thread that runs the
-// tests, but the lock keeps the record safe should a test log from another thread.
+// The record of skipped and completed test cases for one run. doctest calls reporters from the
+// thread that runs the tests, and the lock covers a test that logs from another thread.
 struct SkipLog {
   std::mutex mutex;
   std::vector<SkipRecord> skipped;

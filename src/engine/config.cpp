@@ -45,19 +45,19 @@ std::string describe(const Json& value) {
 
 // Turns nlohmann's "[json.exception.parse_error.101] parse error at line 7, column 3: syntax
 // error ..." into "line 7, column 3: syntax error ...", dropping the library's internal tag.
-std::string describe_parse_error(std::string_view what) {
-  if (what.rfind("[json.exception.", 0) == 0) {
-    std::size_t end = what.find("] ");
-    if (end != std::string_view::npos) what.remove_prefix(end + 2);
+std::string describe_parse_error(std::string_view message) {
+  if (message.rfind("[json.exception.", 0) == 0) {
+    std::size_t end = message.find("] ");
+    if (end != std::string_view::npos) message.remove_prefix(end + 2);
   }
   for (std::string_view lead : {"parse error at ", "parse error: "}) {
-    if (what.rfind(lead, 0) == 0) {
-      what.remove_prefix(lead.size());
+    if (message.rfind(lead, 0) == 0) {
+      message.remove_prefix(lead.size());
       break;
     }
   }
-  if (what.rfind("line ", 0) == 0) return std::string(what);
-  return "not valid JSON: " + std::string(what);
+  if (message.rfind("line ", 0) == 0) return std::string(message);
+  return "not valid JSON: " + std::string(message);
 }
 
 // Collects the key path of the value being read, for error messages.
