@@ -1,5 +1,7 @@
 // queue_bench: throughput, claim latency and memory of the SQLite job queue, printed next to the
-// figures of BullMQ, pg-boss and graphile-worker measured on the same kind of machine.
+// figures of BullMQ, pg-boss and graphile-worker. Those figures are the ones recorded on a machine
+// of the same kind, or, with --peers-results FILE, the ones that the peers harness (a Node.js
+// program) measured on this machine and wrote to FILE.
 //
 // With --postgres CONNINFO the same measurements run on the PostgreSQL store (a fresh schema per
 // run), processing with 1 and with 4 worker processes, each figure with the CPU time that the
@@ -11,6 +13,7 @@
 // the peers' producers and workers talk through their servers.
 //
 //   queue_bench [--jobs N] [--trickle K] [--rate R] [--dir DIR] [--prefetch P] [--repeat R]
+//               [--peers-results FILE]
 //   queue_bench --postgres CONNINFO [--server-pid-file FILE] [--threads T] [--jobs N] ...
 //
 // Each measurement runs R times (default 3) and the median is printed, because other programs on a
@@ -67,6 +70,8 @@ struct Options {
   std::string postgres;
   std::string server_pid_file;
   int processes = 1;
+  // The peers harness's results file (JSON lines) to compare with; empty: the recorded figures.
+  std::string peers_results;
 };
 
 // In PostgreSQL mode a store location is "pg:SCHEMA" of the database in this variable, which the
@@ -415,67 +420,146 @@ nlohmann::json run_latency(Options options) {
   return finish(child);
 }
 
-// The peers' figures for 100,000 jobs (latency: 150 jobs at ~5/s), two runs each. They were
-// recorded with the peers harness (Node.js 20, Redis 7.0.15, PostgreSQL 15.18, all on loopback) on
-// a 2 vCPU KVM machine of the kind this project builds on.
+// The peers' figures, by measurement key: a name and a value (the mean of its runs) per peer.
 struct PeerFigure {
-  const char* name;
-  double run1;
-  double run2;
+  std::string name;
+  double value;
 };
+using PeerTable = std::map<std::string, std::vector<PeerFigure>>;
 
-const std::map<std::string, std::vector<PeerFigure>>& recorded_peers() {
-  static const std::map<std::string, std::vector<PeerFigure>> peers = {
+// Figures for 100,000 jobs (latency: 150 jobs at ~5/s), the mean of two runs each. They were
+// recorded with the peers harness (Node.js 20, Redis 7.0.15, PostgreSQL 15.18, all on loopback) on
+// a 2 vCPU KVM machine of the kind this project builds on. Used when --peers-results is not given.
+PeerTable recorded_peer_table() {
+  return {
       {"enqueue_single",
-       {{"BullMQ 6.7.6 (Redis 7.0)", 10539, 11083},
-        {"pg-boss 10.4.2", 1662, 1837},
-        {"graphile-worker 0.16.6", 1814, 1651},
-        {"BullMQ 6.7.6 (PostgreSQL)", 2305, 2531}}},
+       {{"BullMQ 6.7.6 (Redis 7.0)", 10811},
+        {"pg-boss 10.4.2", 1749.5},
+        {"graphile-worker 0.16.6", 1732.5},
+        {"BullMQ 6.7.6 (PostgreSQL)", 2418}}},
       {"enqueue_bulk",
-       {{"BullMQ 6.7.6 (Redis 7.0)", 36871, 37809},
-        {"pg-boss 10.4.2", 62628, 51918},
-        {"graphile-worker 0.16.6", 127168, 124465},
-        {"BullMQ 6.7.6 (PostgreSQL)", 45501, 47161}}},
+       {{"BullMQ 6.7.6 (Redis 7.0)", 37340},
+        {"pg-boss 10.4.2", 57273},
+        {"graphile-worker 0.16.6", 125816.5},
+        {"BullMQ 6.7.6 (PostgreSQL)", 46331}}},
       {"process_1",
-       {{"BullMQ 6.7.6 (Redis 7.0)", 7766, 7308},
-        {"pg-boss 10.4.2 (batch 5000)", 10355, 10322},
-        {"graphile-worker 0.16.6", 1787, 1813},
-        {"BullMQ 6.7.6 (PostgreSQL)", 273, 269}}},
+       {{"BullMQ 6.7.6 (Redis 7.0)", 7537},
+        {"pg-boss 10.4.2 (batch 5000)", 10338.5},
+        {"graphile-worker 0.16.6", 1800},
+        {"BullMQ 6.7.6 (PostgreSQL)", 271}}},
       {"process_16",
-       {{"BullMQ 6.7.6 (Redis 7.0)", 23765, 23675},
-        {"pg-boss 10.4.2 (batch 5000)", 10364, 10356},
-        {"graphile-worker 0.16.6", 4811, 5471},
-        {"BullMQ 6.7.6 (PostgreSQL)", 3102, 3400}}},
+       {{"BullMQ 6.7.6 (Redis 7.0)", 23720},
+        {"pg-boss 10.4.2 (batch 5000)", 10360},
+        {"graphile-worker 0.16.6", 5141},
+        {"BullMQ 6.7.6 (PostgreSQL)", 3251}}},
       {"latency_p50",
-       {{"BullMQ 6.7.6 (Redis 7.0)", 1.7, 1.8},
-        {"graphile-worker 0.16.6", 2.8, 2.8},
-        {"BullMQ 6.7.6 (PostgreSQL)", 3.2, 3.5}}},
+       {{"BullMQ 6.7.6 (Redis 7.0)", 1.75},
+        {"graphile-worker 0.16.6", 2.8},
+        {"BullMQ 6.7.6 (PostgreSQL)", 3.35}}},
       {"latency_p99",
-       {{"BullMQ 6.7.6 (Redis 7.0)", 3.8, 4.1},
-        {"graphile-worker 0.16.6", 6.1, 6.7},
-        {"BullMQ 6.7.6 (PostgreSQL)", 7.6, 6.3}}},
+       {{"BullMQ 6.7.6 (Redis 7.0)", 3.95},
+        {"graphile-worker 0.16.6", 6.4},
+        {"BullMQ 6.7.6 (PostgreSQL)", 6.95}}},
       {"rss",
-       {{"BullMQ 6.7.6 (Redis 7.0), c=16", 113, 116},
-        {"pg-boss 10.4.2 (batch 1000), c=16", 73, 73},
-        {"graphile-worker 0.16.6, c=16", 111, 101}}},
+       {{"BullMQ 6.7.6 (Redis 7.0), c=16", 114.5},
+        {"pg-boss 10.4.2 (batch 1000), c=16", 73},
+        {"graphile-worker 0.16.6, c=16", 106}}},
   };
-  return peers;
+}
+
+// The peer's name as this bench prints it, from one result line of the peers harness.
+std::string peer_name(const nlohmann::json& line) {
+  const std::string lib = line.value("lib", "");
+  const std::string variant = line.value("variant", "");
+  if (lib == "bullmq") return variant == "pg" ? "BullMQ 6.7.6 (PostgreSQL)" : "BullMQ 6.7.6 (Redis 7.0)";
+  if (lib == "graphile") return "graphile-worker 0.16.6";
+  if (lib == "pgboss") {
+    if (variant == "perjob") return "pg-boss 10.4.2 (per job)";
+    int batch = 1000;
+    if (auto config = line.find("worker_config"); config != line.end() && config->is_object()) {
+      batch = config->value("batchSize", 1000);
+    }
+    return variant == "batch" ? fmt::format("pg-boss 10.4.2 (batch {})", batch) : "pg-boss 10.4.2";
+  }
+  return lib;
+}
+
+// Reads the JSON lines that the peers harness (its bench.mjs) appends to its results file. Keeps
+// the measurements of `jobs` jobs and the latency trickle, and gives a peer measured several times
+// the mean of its runs. A worker run cut short by the harness's time cap ("capped") is left out,
+// because its figure covers only part of the jobs.
+PeerTable load_peer_table(const std::string& path, int jobs) {
+  std::ifstream in(path);
+  if (!in) die(fmt::format("--peers-results {}: cannot open the file", path));
+  std::map<std::pair<std::string, std::string>, std::vector<double>> values;
+  const auto add = [&](const std::string& key, const std::string& name, double value) {
+    values[{key, name}].push_back(value);
+  };
+  std::string text;
+  int line_number = 0;
+  while (std::getline(in, text)) {
+    ++line_number;
+    if (text.empty()) continue;
+    const auto line = nlohmann::json::parse(text, nullptr, false);
+    if (line.is_discarded() || !line.is_object()) {
+      die(fmt::format("--peers-results {}: line {}: expected one JSON object per line", path, line_number));
+    }
+    const std::string scenario = line.value("scenario", "");
+    const std::string name = peer_name(line);
+    if (scenario == "latency") {
+      const auto& latency = line.value("latency_ms", nlohmann::json::object());
+      if (latency.contains("p50")) add("latency_p50", name, latency["p50"].get<double>());
+      if (latency.contains("p99")) add("latency_p99", name, latency["p99"].get<double>());
+      continue;
+    }
+    if (line.value("n", 0) != jobs || line.value("capped", false)) continue;
+    const double rate = line.value("jobs_per_s", 0.0);
+    if (scenario == "enqueue") {
+      const std::string mode = line.value("mode", "");
+      if (mode == "single") add("enqueue_single", name, rate);
+      if (mode == "bulk") add("enqueue_bulk", name, rate);
+    } else if (scenario == "process") {
+      const int concurrency = line.value("concurrency", 0);
+      if (concurrency == 1) add("process_1", name, rate);
+      if (concurrency == 16) {
+        add("process_16", name, rate);
+        if (line.contains("worker_max_rss_mb")) add("rss", name + ", c=16", line["worker_max_rss_mb"].get<double>());
+      }
+    }
+  }
+  PeerTable table;
+  for (const auto& [key, list] : values) {
+    double sum = 0;
+    for (double v : list) sum += v;
+    table[key.first].push_back({key.second, sum / static_cast<double>(list.size())});
+  }
+  if (table.empty()) die(fmt::format("--peers-results {}: no measurement of {} jobs in the file", path, jobs));
+  return table;
+}
+
+// The table the figures are printed against: the recorded one, or the one of --peers-results.
+PeerTable& peer_table() {
+  static PeerTable table = recorded_peer_table();
+  return table;
 }
 
 void print_row(const std::string& key, const std::string& label, double ours, const char* unit, bool lower_is_better) {
-  const auto& peers = recorded_peers().at(key);
+  const auto found = peer_table().find(key);
+  if (found == peer_table().end() || found->second.empty()) {
+    std::printf("%-34s %12.1f %-7s | no peer measured this\n", label.c_str(), ours, unit);
+    return;
+  }
   const PeerFigure* best = nullptr;
   double best_value = 0;
-  for (const auto& peer : peers) {
-    const double value = (peer.run1 + peer.run2) / 2;
-    if (best == nullptr || (lower_is_better ? value < best_value : value > best_value)) {
+  for (const auto& peer : found->second) {
+    if (best == nullptr || (lower_is_better ? peer.value < best_value : peer.value > best_value)) {
       best = &peer;
-      best_value = value;
+      best_value = peer.value;
     }
   }
   const double ratio = lower_is_better ? best_value / ours : ours / best_value;
   std::printf("%-34s %12.1f %-7s | best peer %-34s %10.1f | ours/best %5.2fx %s\n", label.c_str(), ours, unit,
-              best->name, best_value, ratio, ratio >= 1.0 ? "(ahead)" : "(BEHIND)");
+              best->name.c_str(), best_value, ratio, ratio >= 1.0 ? "(ahead)" : "(BEHIND)");
 }
 
 Options parse(int argc, char** argv) {
@@ -510,6 +594,8 @@ Options parse(int argc, char** argv) {
       options.postgres = value();
     } else if (arg == "--server-pid-file") {
       options.server_pid_file = value();
+    } else if (arg == "--peers-results") {
+      options.peers_results = value();
     } else if (arg == "--help" || arg == "-h") {
       std::printf(
           "usage: queue_bench [--jobs N] [--trickle K] [--rate R] [--dir DIR] [--prefetch P] [--repeat R]\n"
@@ -522,7 +608,9 @@ Options parse(int argc, char** argv) {
           "  --postgres C  measure the PostgreSQL store of libpq conninfo C instead of SQLite\n"
           "  --server-pid-file F  postmaster.pid of that server, for its CPU time (default:\n"
           "                $ACTIVATION_TEST_POSTGRES_PID_FILE, set by scripts/with-postgres.sh)\n"
-          "  --threads T   worker threads per process in the PostgreSQL processing runs (default 4)\n");
+          "  --threads T   worker threads per process in the PostgreSQL processing runs (default 4)\n"
+          "  --peers-results F  compare with the peers measured in F, the results file of the peers\n"
+          "                harness run on this machine, instead of the recorded figures\n");
       std::exit(0);
     } else {
       die("unknown option " + arg + "; see --help");
@@ -532,6 +620,17 @@ Options parse(int argc, char** argv) {
     die("--jobs, --trickle, --rate and --repeat must be positive, --prefetch 0 or more");
   }
   return options;
+}
+
+// Loads the peers of --peers-results, when given, and returns where the peer figures come from.
+std::string peers_source(const Options& options) {
+  if (options.peers_results.empty()) {
+    return "figures recorded with the peers harness on a 2 vCPU KVM machine of this kind (mean of 2 runs); "
+           "--peers-results compares with a run of the harness on this machine";
+  }
+  peer_table() = load_peer_table(options.peers_results, options.jobs);
+  return fmt::format("measured by the peers harness on this machine, from {} (mean of its runs of {} jobs)",
+                     options.peers_results, options.jobs);
 }
 
 // Returns the PID in the first line of a postmaster.pid file, or -1.
@@ -635,14 +734,14 @@ void print_postgres_row(const std::string& key, const std::string& label, const 
   }
   std::string peers;
   double best = 0;
-  if (auto found = recorded_peers().find(key); found != recorded_peers().end()) {
+  if (auto found = peer_table().find(key); found != peer_table().end()) {
     for (const auto& peer : found->second) {
-      const std::string name = peer.name;
+      const std::string& name = peer.name;
       if (name.find("pg-boss") == std::string::npos && name.find("PostgreSQL") == std::string::npos &&
           name.find("graphile") == std::string::npos) {
         continue;
       }
-      const double value = (peer.run1 + peer.run2) / 2;
+      const double value = peer.value;
       if (best == 0 || (higher_is_better ? value > best : value < best)) best = value;
       peers += fmt::format("{}{} {:.1f}", peers.empty() ? "" : "; ", name, value);
     }
@@ -652,7 +751,7 @@ void print_postgres_row(const std::string& key, const std::string& label, const 
               median_of(sqlite_runs, field), ratio, cpu.c_str(), peers.c_str());
 }
 
-int run_postgres(Options options) {
+int run_postgres(Options options, const std::string& peers) {
   ::setenv(kConninfoVariable, options.postgres.c_str(), 1);
   if (options.server_pid_file.empty()) {
     const char* file = std::getenv("ACTIVATION_TEST_POSTGRES_PID_FILE");
@@ -678,8 +777,7 @@ int run_postgres(Options options) {
               options.store.c_str() + 3, sqlite_options.store.c_str(), options.jobs, threads, options.prefetch);
   std::printf("server CPU: %s\n", postmaster > 0 ? fmt::format("postmaster {} and its children", postmaster).c_str()
                                                  : "not measured (no --server-pid-file)");
-  std::printf("peers: figures recorded with the peers harness on a 2 vCPU KVM machine of this kind (mean of 2 runs), "
-              "not run here\n\n");
+  std::printf("peers: %s\n\n", peers.c_str());
 
   StoreRuns postgres, sqlite;
   for (int run = 0; run < options.repeat; ++run) {
@@ -727,7 +825,9 @@ int main(int argc, char** argv) {
     else die("unknown child scenario " + options.child);
     return 0;
   }
-  if (!options.postgres.empty()) return run_postgres(options);
+  // Read --peers-results before any store is created, so that a bad file stops the bench at once.
+  const std::string peers = peers_source(options);
+  if (!options.postgres.empty()) return run_postgres(options, peers);
 
   std::string dir = options.dir;
   bool remove_dir = false;
@@ -741,7 +841,7 @@ int main(int argc, char** argv) {
 
   std::printf("queue_bench: SQLite store in %s, WAL, synchronous=NORMAL; %d jobs per run; prefetch %d\n",
               dir.c_str(), options.jobs, options.prefetch);
-  std::printf("peers: figures recorded with the peers harness on a 2 vCPU KVM machine of this kind (mean of 2 runs)\n\n");
+  std::printf("peers: %s\n\n", peers.c_str());
 
   std::vector<nlohmann::json> single, bulk, process_1, process_16, latency;
   for (int run = 0; run < options.repeat; ++run) {

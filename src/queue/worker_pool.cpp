@@ -293,7 +293,9 @@ void WorkerPool::Impl::run_job(const std::shared_ptr<ActiveJob>& job) {
     job->running = false;
     --running_per_class[job->class_index];
     --held_per_class[job->class_index];
-    // A ready job of this class may have been kept waiting by the class limit.
+    // A ready job of this class may have been kept waiting by the class limit. This thread takes
+    // the best runnable job itself when it loops, so waking one more thread covers the freed slot.
+    // Waking every idle thread for each finished job would cost a context switch per thread.
     wake_workers = !ready.empty();
     if (pending.empty()) pending_since = Clock::now();
     pending.emplace_back(job, std::move(finish));
@@ -302,7 +304,7 @@ void WorkerPool::Impl::run_job(const std::shared_ptr<ActiveJob>& job) {
     wake_coordinator = pending.size() == 1 || pending.size() >= kFlushBatch ||
                        static_cast<int>(ready.size()) <= options.prefetch / 2 || stopping;
   }
-  if (wake_workers) work_ready.notify_all();
+  if (wake_workers) work_ready.notify_one();
   if (wake_coordinator) store->notify_activity();
 }
 
