@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libfmt-dev nlohmann-json3-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev
-  doctest-dev libphonenumber-dev libprotobuf-dev libicu-dev libcpp-httplib-dev
+  doctest-dev libphonenumber-dev libprotobuf-dev libicu-dev libcpp-httplib-dev libsimdjson-dev
   python3 sqlite3 procps
   libpq-dev postgresql
 )

@@ -2,7 +2,10 @@
 // is held by the caller (MetaEmulator::dispatch) for every handler here.
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <set>
+#include <span>
+#include <string_view>
 
 #include "meta_emulator.hpp"
 
@@ -111,17 +114,26 @@ std::string string_param(const RequestData& data, const std::string& name) {
   return it->second.is_string() ? it->second.get<std::string>() : it->second.dump();
 }
 
-bool is_sha256_hex(const std::string& value) {
+bool is_sha256_hex(std::string_view value) {
   if (value.size() != 64) return false;
   unsigned bad = 0;
   for (char c : value) bad |= static_cast<unsigned>(!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')));
   return bad == 0;
 }
 
+// One upload's schema and cells. The cells are views into the parsed payload (or into `owned`), so
+// an Upload is valid only while its request is handled.
 struct Upload {
   std::vector<std::string> schema;
   std::string data_source;
-  std::vector<std::vector<std::string>> rows;
+  std::size_t width = 0;                // Cells per row.
+  std::vector<std::string_view> cells;  // Row by row, `width` cells each.
+  std::deque<std::string> owned;        // The text of cells that were not JSON strings.
+
+  std::size_t row_count() const { return width == 0 ? 0 : cells.size() / width; }
+  std::span<const std::string_view> row(std::size_t index) const {
+    return std::span<const std::string_view>(cells).subspan(index * width, width);
+  }
 };
 
 struct SessionParams {
@@ -196,69 +208,82 @@ std::optional<Failure> parse_schema(const Json& schema, Upload& out) {
   return std::nullopt;
 }
 
-// Takes the text of one cell out of the parsed payload, moving strings instead of copying them.
-std::optional<std::string> cell_text(Json& cell) {
-  if (cell.is_string()) return std::move(cell.get_ref<std::string&>());
-  if (cell.is_number()) return cell.dump();
-  if (cell.is_array()) return cell.dump();  // DATA_PROCESSING_OPTIONS cells are arrays such as ["LDU"].
-  if (cell.is_null()) return std::string();
-  return std::nullopt;
+// Appends the text of one cell to `out`: a string as it is, a number or an array (such as the
+// DATA_PROCESSING_OPTIONS cell ["LDU"]) as its JSON text, null as empty. Returns false for any other
+// value.
+bool add_cell(simdjson::dom::element cell, Upload& out) {
+  switch (cell.type()) {
+    case simdjson::dom::element_type::STRING: out.cells.push_back(std::string_view(cell)); return true;
+    case simdjson::dom::element_type::NULL_VALUE: out.cells.emplace_back(); return true;
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+    case simdjson::dom::element_type::DOUBLE:
+    case simdjson::dom::element_type::ARRAY:
+      out.owned.push_back(to_json(cell).dump());
+      out.cells.push_back(out.owned.back());
+      return true;
+    default: return false;
+  }
 }
 
-// Reads the payload parameter into `out`. A payload sent as JSON is moved out of `data`, because
-// an upload of 10,000 rows is too large to copy.
+// Reads the payload parameter into `out`, as a view of the parsed request: the JSON body's payload
+// object, or the payload text of a query, form or multipart parameter.
 std::optional<Failure> parse_payload(RequestData& data, Upload& out) {
   auto invalid = [](const std::string& message) {
     return Failure{400, 100, std::nullopt, "OAuthException", "(#100) " + message};
   };
-  Json payload;
-  if (auto it = data.params.find("payload"); it != data.params.end() && !it->second.is_string()) {
-    payload = std::move(it->second);
-    it->second = nullptr;
+  simdjson::dom::element payload;
+  if (data.json_payload) {
+    payload = *data.json_payload;
   } else {
-    payload = json_param(data, "payload");
+    auto it = data.params.find("payload");
+    if (it == data.params.end() || it->second.is_null()) return invalid("The parameter payload is required");
+    // A payload sent as a JSON value that is not an object, or read by nlohmann's parser because
+    // simdjson rejected the body, is read again from its JSON text.
+    const std::string text = it->second.is_string() ? it->second.get<std::string>() : it->second.dump();
+    if (!parse_json_param(text, payload) || !payload.is_object()) {
+      return invalid("Param payload must be a JSON object");
+    }
   }
-  if (payload.is_null()) return invalid("The parameter payload is required");
   if (!payload.is_object()) return invalid("Param payload must be a JSON object");
-  if (!payload.contains("schema")) return invalid("The payload has no schema");
-  if (auto failure = parse_schema(payload["schema"], out)) return failure;
-  if (!payload.contains("data") || !payload["data"].is_array())
-    return invalid("The payload has no data array");
+  simdjson::dom::element schema;
+  if (payload["schema"].get(schema) != simdjson::SUCCESS) return invalid("The payload has no schema");
+  if (auto failure = parse_schema(to_json(schema), out)) return failure;
+  simdjson::dom::array rows;
+  if (payload["data"].get(rows) != simdjson::SUCCESS) return invalid("The payload has no data array");
 
-  Json& rows = payload["data"];
-  if (rows.empty()) return invalid("The payload's data array is empty");
+  const std::size_t row_count = rows.size();
+  if (row_count == 0) return invalid("The payload's data array is empty");
   // Over the limit Meta returns an opaque "unknown error" (code 1, subcode 99) instead of a
   // message that names the limit. The emulator does the same so that clients are tested on it.
-  if (rows.size() > kMaxRowsPerRequest) {
+  if (row_count > kMaxRowsPerRequest) {
     return Failure{500, 1, 99, "OAuthException",
                    "An unexpected error occurred. Please retry your request later."};
   }
 
-  bool single = out.data_source == "FILE_IMPORTED.HASHES_OR_USER_IDS";
-  out.rows.reserve(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    Json& row = rows[i];
-    std::vector<std::string> cells;
-    cells.reserve(row.is_array() ? row.size() : 1);
+  const bool single = out.data_source == "FILE_IMPORTED.HASHES_OR_USER_IDS";
+  out.width = out.schema.size();
+  out.cells.reserve(row_count * out.width);
+  std::size_t i = 0;
+  for (simdjson::dom::element row : rows) {
     if (single && !row.is_array()) {
-      std::optional<std::string> text = cell_text(row);
-      if (!text) return invalid("Row " + std::to_string(i) + " of data is not a string");
-      cells.push_back(*text);
+      if (!add_cell(row, out)) return invalid("Row " + std::to_string(i) + " of data is not a string");
     } else {
       if (!row.is_array()) {
         return invalid("Row " + std::to_string(i) + " of data must be an array for a multi-key schema");
       }
-      if (row.size() != out.schema.size()) {
-        return invalid("Row " + std::to_string(i) + " of data has " + std::to_string(row.size()) +
-                       " values but the schema has " + std::to_string(out.schema.size()) + " fields");
+      const simdjson::dom::array cells(row);
+      if (cells.size() != out.width) {
+        return invalid("Row " + std::to_string(i) + " of data has " + std::to_string(cells.size()) +
+                       " values but the schema has " + std::to_string(out.width) + " fields");
       }
-      for (Json& cell : row) {
-        std::optional<std::string> text = cell_text(cell);
-        if (!text) return invalid("Row " + std::to_string(i) + " of data holds a value that is not a string");
-        cells.push_back(std::move(*text));
+      for (simdjson::dom::element cell : cells) {
+        if (!add_cell(cell, out)) {
+          return invalid("Row " + std::to_string(i) + " of data holds a value that is not a string");
+        }
       }
     }
-    out.rows.push_back(std::move(cells));
+    ++i;
   }
   return std::nullopt;
 }
@@ -281,13 +306,14 @@ CheckedRows check_rows(const Upload& upload) {
   std::vector<bool> hashed(upload.schema.size());
   for (std::size_t i = 0; i < hashed.size(); ++i) hashed[i] = kHashedFields.count(upload.schema[i]) != 0;
 
-  out.valid.reserve(upload.rows.size());
-  for (const auto& row : upload.rows) {
+  out.valid.reserve(upload.row_count());
+  for (std::size_t r = 0; r < upload.row_count(); ++r) {
+    const std::span<const std::string_view> row = upload.row(r);
     std::string bad_value;
     std::string reason;
     for (std::size_t i = 0; i < row.size(); ++i) {
       if (!row[i].empty() && hashed[i] && !is_sha256_hex(row[i])) {
-        bad_value = row[i];
+        bad_value = std::string(row[i]);
         reason = "Invalid " + upload.schema[i] + ": expected a SHA-256 hash as 64 lowercase hexadecimal characters";
         break;
       }
@@ -298,14 +324,16 @@ CheckedRows check_rows(const Upload& upload) {
       for (std::size_t i = 0; i < row.size(); ++i) length += upload.schema[i].size() + row[i].size() + 2;
       canonical.reserve(length);
       for (std::size_t i : order) {
-        const std::string& value = row[i];
+        const std::string_view value = row[i];
         if (value.empty()) continue;
         if (!canonical.empty()) canonical.push_back('\x1f');
         canonical.append(upload.schema[i]).push_back('=');
         canonical.append(value);
       }
       if (canonical.empty()) {
-        bad_value = Json(row).dump();
+        Json cells = Json::array();
+        for (std::string_view cell : row) cells.push_back(std::string(cell));
+        bad_value = cells.dump();
         reason = "The row has no identifier";
       }
     }
@@ -323,14 +351,14 @@ CheckedRows check_rows(const Upload& upload) {
 // different uploads share the hashed text.
 std::string rows_digest(const Upload& upload) {
   std::string text;
-  auto append = [&text](const std::string& value) {
+  auto append = [&text](std::string_view value) {
     text.append(std::to_string(value.size())).push_back(':');
     text.append(value);
   };
   for (const auto& field : upload.schema) append(field);
   text.push_back('|');
-  for (const auto& row : upload.rows) {
-    for (const auto& cell : row) append(cell);
+  for (std::size_t r = 0; r < upload.row_count(); ++r) {
+    for (std::string_view cell : upload.row(r)) append(cell);
     text.push_back(';');
   }
   return sha256_hex(text);
@@ -618,7 +646,7 @@ MetaEmulator::Reply MetaEmulator::upload_users(Audience& audience, Call& call, c
     }
   }
   if (audience.data_source.empty()) audience.data_source = upload.data_source;
-  auto rows = static_cast<std::int64_t>(upload.rows.size());
+  auto rows = static_cast<std::int64_t>(upload.row_count());
   audience.rows_received += rows;
   audience.invalid_entries += checked.invalid;
   audience.time_content_updated = unix_now();
@@ -749,7 +777,7 @@ MetaEmulator::Reply MetaEmulator::replace_users(Audience& audience, Call& call) 
     }
     ++member->second.times_added;
   }
-  auto rows = static_cast<std::int64_t>(upload.rows.size());
+  auto rows = static_cast<std::int64_t>(upload.row_count());
   audience.rows_received += rows;
   audience.invalid_entries += checked.invalid;
   if (audience.data_source.empty()) audience.data_source = upload.data_source;
@@ -822,7 +850,7 @@ MetaEmulator::Reply MetaEmulator::remove_from_all(const std::string& account, Ca
     }
   }
   Json body = {{"success", true},
-               {"num_received", static_cast<std::int64_t>(upload.rows.size())},
+               {"num_received", static_cast<std::int64_t>(upload.row_count())},
                {"num_invalid_entries", checked.invalid},
                {"invalid_entry_samples", checked.samples}};
   return Reply{200, body, account, std::nullopt};

@@ -17,6 +17,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include <simdjson.h>
+
 namespace platform_server {
 
 namespace {
@@ -77,6 +79,38 @@ int port_of(const sockaddr_storage& address) {
 
 }  // namespace
 
+Json to_json(simdjson::dom::element element) {
+  switch (element.type()) {
+    case simdjson::dom::element_type::ARRAY: {
+      Json out = Json::array();
+      auto& items = out.get_ref<Json::array_t&>();
+      for (simdjson::dom::element item : simdjson::dom::array(element)) items.push_back(to_json(item));
+      return out;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+      Json out = Json::object();
+      auto& fields = out.get_ref<Json::object_t&>();
+      // A name given twice keeps its last value, as nlohmann's own parser does.
+      for (simdjson::dom::key_value_pair field : simdjson::dom::object(element)) {
+        fields[std::string(field.key)] = to_json(field.value);
+      }
+      return out;
+    }
+    case simdjson::dom::element_type::STRING: return Json(std::string(std::string_view(element)));
+    case simdjson::dom::element_type::INT64: return Json(static_cast<std::int64_t>(element));
+    case simdjson::dom::element_type::UINT64: return Json(static_cast<std::uint64_t>(element));
+    case simdjson::dom::element_type::DOUBLE: return Json(static_cast<double>(element));
+    case simdjson::dom::element_type::BOOL: return Json(static_cast<bool>(element));
+    case simdjson::dom::element_type::NULL_VALUE: break;
+  }
+  return Json(nullptr);
+}
+
+bool parse_json_param(std::string_view text, simdjson::dom::element& out) {
+  thread_local simdjson::dom::parser parser;
+  return parser.parse(text.data(), text.size()).get(out) == simdjson::SUCCESS;
+}
+
 void parse_form(std::string_view text, std::map<std::string, std::string>& out) {
   std::size_t start = 0;
   while (start <= text.size()) {
@@ -130,7 +164,7 @@ std::string read_request(const httplib::Request& request, const httplib::Content
   if (request.has_header("Content-Length")) {
     // Uploads carry megabytes of JSON; growing the buffer once saves the copies of doubling it.
     std::size_t announced = std::strtoull(request.get_header_value("Content-Length").c_str(), nullptr, 10);
-    body.reserve(std::min<std::size_t>(announced, std::size_t{64} << 20));
+    body.reserve(std::min<std::size_t>(announced, std::size_t{64} << 20) + simdjson::SIMDJSON_PADDING);
   }
   bool ok = (*reader)([&](const char* data, std::size_t size) {
     body.append(data, size);
@@ -143,12 +177,36 @@ std::string read_request(const httplib::Request& request, const httplib::Content
   if (body.empty()) return {};
 
   if (starts_with_ignore_case(content_type, "application/json")) {
-    Json parsed = Json::parse(body, nullptr, false);
-    if (!parsed.is_object()) return "the JSON body is not a JSON object";
+    // simdjson parses upload bodies (megabytes of JSON) several times faster than nlohmann, whose
+    // parser took most of the server's CPU, on the client's critical path. The body keeps
+    // SIMDJSON_PADDING bytes of spare capacity so that simdjson need not copy it.
+    thread_local simdjson::dom::parser parser;
+    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+    simdjson::dom::element root;
+    const simdjson::padded_string_view text(body.data(), body.size(), body.capacity());
+    if (parser.parse(text).get(root) != simdjson::SUCCESS) {
+      // simdjson rejects some JSON that nlohmann reads, such as integers beyond 64 bits.
+      Json parsed = Json::parse(body, nullptr, false);
+      if (!parsed.is_object()) return "the JSON body is not a JSON object";
+      out.body_encoding = "json";
+      for (auto& [name, value] : parsed.items()) {
+        out.params[name] = std::move(value);
+        out.sources[name] = "json";
+      }
+      return {};
+    }
+    if (!root.is_object()) return "the JSON body is not a JSON object";
     out.body_encoding = "json";
-    for (auto& [name, value] : parsed.items()) {
-      out.params[name] = std::move(value);
+    for (simdjson::dom::key_value_pair field : simdjson::dom::object(root)) {
+      const std::string name(field.key);
       out.sources[name] = "json";
+      if (name == "payload" && field.value.is_object()) {
+        out.params.erase(name);
+        out.json_payload = field.value;
+      } else {
+        if (name == "payload") out.json_payload.reset();
+        out.params[name] = to_json(field.value);
+      }
     }
     return {};
   }

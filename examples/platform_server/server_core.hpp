@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -20,6 +21,7 @@
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 namespace platform_server {
 
@@ -82,6 +84,10 @@ struct RequestData {
   std::map<std::string, Json> params;  // Query and form values are strings; JSON body values keep their type.
   std::string body_encoding;           // "none", "form", "multipart" or "json".
   std::map<std::string, std::string> sources;  // Parameter name -> "query" or the body encoding.
+  // The "payload" object of a JSON body, which is not copied into `params`: an upload's payload
+  // holds up to 120,000 strings. It points into the body parser of the thread that read the
+  // request, so it is valid only while that thread handles this request.
+  std::optional<simdjson::dom::element> json_payload;
 };
 
 // Reads the body through `reader` (when given) and merges it with the query parameters; body
@@ -89,6 +95,14 @@ struct RequestData {
 // message describing what is malformed.
 std::string read_request(const httplib::Request& request, const httplib::ContentReader* reader,
                          RequestData& out);
+
+// Converts a value parsed by simdjson into a nlohmann value.
+Json to_json(simdjson::dom::element element);
+
+// Parses a parameter's JSON text into `out`. It uses a parser of the calling thread kept apart
+// from the body's, so `out` is valid until this thread parses another parameter. Returns false
+// when the text is not JSON.
+bool parse_json_param(std::string_view text, simdjson::dom::element& out);
 
 // Decodes application/x-www-form-urlencoded text into `out`.
 void parse_form(std::string_view text, std::map<std::string, std::string>& out);

@@ -255,6 +255,39 @@ TEST_CASE("meta server accepts every way of sending the token and payload") {
   CHECK(wrong_token.code == 190);
 }
 
+TEST_CASE("meta server reads unusual JSON bodies") {
+  ServerProcess server(kBasicArguments);
+  MetaClient client(server);
+  std::string audience = client.create_audience("act_7", "Unusual bodies");
+  auto& transport = client.transport();
+  HttpRequest request;
+  request.method = HttpMethod::kPost;
+  request.url = client.base() + "/" + audience + "/users";
+  request.headers = {{"Content-Type", "application/json"}};
+
+  // An integer beyond 64 bits takes the body to the slower JSON parser; the upload still counts.
+  request.body = R"({"access_token": "test-token", "trace": 123456789012345678901234, "payload": )"
+                 R"({"schema": "EMAIL_SHA256", "data": [")" + sha256_of("big@example.com") + R"("]}})";
+  auto big = transport.send(request).response();
+  CHECK(big.status == 200);
+  CHECK(Json::parse(big.body)["num_received"] == 1);
+
+  // The payload as JSON text inside a JSON body.
+  Json text_payload = {{"schema", "EMAIL_SHA256"}, {"data", Json::array({sha256_of("text@example.com")})}};
+  request.body = Json{{"access_token", "test-token"}, {"payload", text_payload.dump()}}.dump();
+  auto text = transport.send(request).response();
+  CHECK(text.status == 200);
+  CHECK(Json::parse(text.body)["num_received"] == 1);
+
+  // A payload that is neither an object nor its text is rejected with Meta's message.
+  request.body = R"({"access_token": "test-token", "payload": [1, 2]})";
+  auto wrong = transport.send(request).response();
+  CHECK(wrong.status == 400);
+  CHECK(wrong.body.find("Param payload must be a JSON object") != std::string::npos);
+
+  CHECK(client.inspect(audience)["members"].size() == 2);
+}
+
 TEST_CASE("meta server removes only members with the same keys") {
   ServerProcess server(kBasicArguments);
   MetaClient client(server);
