@@ -27,6 +27,20 @@ ACT_EXPORT Result<std::shared_ptr<RateLimiter>> make_store_rate_limiter(
     std::shared_ptr<Store> store, const RateLimitPolicy& policy, std::string key_prefix = {},
     std::shared_ptr<Clock> clock = real_clock());
 
+// Creates a sliding window of policy.window_limit tokens per policy.window over
+// Store::reserve_window(): the store keeps each grant of key K (as `key_prefix + K`) until it leaves
+// the window, so all processes together are granted at most window_limit tokens in any window.
+// Because a grant is recorded at the store's clock when it is made, reserve() grants only tokens
+// that are free now (any positive wait fails with kResourceExhausted, even within max_wait).
+// acquire() sleeps on `clock` for the reported wait and then tries the store again. release() and count_until_release have no
+// effect. Fails with kInvalidArgument for a null store, a policy that does not validate, or an
+// algorithm other than kSlidingWindow. Each reservation reads the key's grants still in the
+// window, so it suits quotas of up to some hundred thousand requests per window, such as daily
+// quotas.
+ACT_EXPORT Result<std::shared_ptr<RateLimiter>> make_store_window_limiter(
+    std::shared_ptr<Store> store, const RateLimitPolicy& policy, std::string key_prefix = {},
+    std::shared_ptr<Clock> clock = real_clock());
+
 }  // namespace activation
 
 #endif  // ACTIVATION_STORE_RATE_LIMITER_HPP_

@@ -170,9 +170,22 @@ Result<std::shared_ptr<RateLimiter>> account_limiter(std::string_view platform, 
     }
     ACT_ASSIGN_OR_RETURN(local, shared.limiters.limiter(platform, account));
   }
-  if (shared.rate_store == nullptr || is_daily_quota(platform)) return local;
+  if (shared.rate_store == nullptr) return local;
 
   if (auto found = shared.shared_limiters.find(key); found != shared.shared_limiters.end()) return found->second;
+  if (is_daily_quota(platform) && local->policy().algorithm == RateLimitAlgorithm::kSlidingWindow) {
+    // A token bucket cannot hold a daily quota of L: it either lets up to 2L through in some 24
+    // hours or halves the quota. The store keeps the window itself (rows "window:<platform>:<account>"),
+    // and it alone limits the process too: a local window would also count the grants that the
+    // store refuses.
+    ACT_ASSIGN_OR_RETURN(auto window, make_store_window_limiter(shared.rate_store, local->policy(),
+                                                                fmt::format("window:{}:", platform)));
+    shared.shared_limiters.emplace(key, window);
+    logger.log(LogLevel::kInfo, std::string(platform),
+               "the daily quota of account {} is counted in store {}, shared with every process using it", account,
+               shared.rate_store->location());
+    return window;
+  }
   // The store's row of the account is "rate:<platform>:<account>".
   ACT_ASSIGN_OR_RETURN(auto bucket, make_store_rate_limiter(shared.rate_store, store_bucket_policy(local->policy()),
                                                             fmt::format("rate:{}:", platform)));

@@ -25,7 +25,8 @@ namespace activation::platforms {
 // `store` too, so that all processes on that store together stay within each account's rate.
 // nullptr goes back to limiters of this process only. Limiters returned before the call keep what
 // they were created with. The engine calls it when it opens a PostgreSQL store.
-// Limiters of daily quotas (platform names ending in "_daily") stay in the process.
+// A daily quota (a platform name ending in "_daily") with a sliding window is counted in the store
+// alone (make_store_window_limiter). Other policies also wait for a token bucket in the store.
 void share_rate_limits_through(std::shared_ptr<Store> store);
 // Stops sharing through `store` when it is the store shared now; otherwise does nothing.
 void stop_sharing_rate_limits(const Store* store);

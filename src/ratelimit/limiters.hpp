@@ -13,6 +13,12 @@ std::shared_ptr<RateLimiter> make_token_bucket(const RateLimitPolicy& policy, st
 std::shared_ptr<RateLimiter> make_adaptive(const RateLimitPolicy& policy, std::shared_ptr<Clock> clock);
 std::shared_ptr<RateLimiter> make_sliding_window(const RateLimitPolicy& policy, std::shared_ptr<Clock> clock);
 
+// Checks a request of `tokens` against a sliding window's policy: more than 0 and at most
+// window_limit. Fails with kInvalidArgument otherwise.
+Status check_window_tokens(const RateLimitPolicy& policy, double tokens);
+// Returns a sliding window's rate: window_limit per window, in tokens per second.
+double window_rate(const RateLimitPolicy& policy);
+
 }  // namespace activation::ratelimit
 
 #endif  // ACTIVATION_SRC_RATELIMIT_LIMITERS_HPP_

@@ -118,20 +118,13 @@ class SlidingWindowLimiter final : public RateLimiter {
     add(state, new_expiry, grant.tokens);
   }
 
-  double current_rate(std::string_view) const override {
-    return policy_.window_limit / std::chrono::duration<double>(policy_.window).count();
-  }
+  double current_rate(std::string_view) const override { return window_rate(policy_); }
 
   const RateLimitPolicy& policy() const noexcept override { return policy_; }
   Clock& clock() const noexcept override { return *clock_; }
 
  private:
-  Status check_tokens(double tokens) const {
-    if (std::isfinite(tokens) && tokens > 0.0 && tokens <= policy_.window_limit) return Status::ok();
-    return invalid_argument(
-        fmt::format("rate limiter: tokens must be greater than 0 and at most the window limit ({}), got {}",
-                    policy_.window_limit, tokens));
-  }
+  Status check_tokens(double tokens) const { return check_window_tokens(policy_, tokens); }
 
   RateGrant record_grant(WindowState& state, double tokens, TimePoint at, nanoseconds wait) {
     std::uint64_t id = next_window_grant_id.fetch_add(1);
@@ -204,6 +197,17 @@ class SlidingWindowLimiter final : public RateLimiter {
 std::shared_ptr<RateLimiter> make_sliding_window(const RateLimitPolicy& policy,
                                                  std::shared_ptr<Clock> clock) {
   return std::make_shared<SlidingWindowLimiter>(policy, std::move(clock));
+}
+
+Status check_window_tokens(const RateLimitPolicy& policy, double tokens) {
+  if (std::isfinite(tokens) && tokens > 0.0 && tokens <= policy.window_limit) return Status::ok();
+  return invalid_argument(
+      fmt::format("rate limiter: tokens must be greater than 0 and at most the window limit ({}), got {}",
+                  policy.window_limit, tokens));
+}
+
+double window_rate(const RateLimitPolicy& policy) {
+  return policy.window_limit / std::chrono::duration<double>(policy.window).count();
 }
 
 }  // namespace activation::ratelimit

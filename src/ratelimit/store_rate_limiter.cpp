@@ -1,10 +1,13 @@
-// The token bucket shared through a Store.
+// The token bucket and the sliding window shared through a Store.
 #include "activation/store_rate_limiter.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
 #include <fmt/format.h>
+
+#include "ratelimit/limiters.hpp"
 
 namespace activation {
 namespace {
@@ -14,14 +17,32 @@ using std::chrono::nanoseconds;
 
 std::atomic<std::uint64_t> next_grant_id{1};
 
-class StoreRateLimiter final : public RateLimiter {
+// What the limiters kept in a Store share: the store, the policy, the prefix of their store keys
+// and the clock of their sleeps.
+class StoreLimiterBase : public RateLimiter {
  public:
-  StoreRateLimiter(std::shared_ptr<Store> store, const RateLimitPolicy& policy, std::string key_prefix,
+  StoreLimiterBase(std::shared_ptr<Store> store, const RateLimitPolicy& policy, std::string key_prefix,
                    std::shared_ptr<Clock> clock)
       : store_(std::move(store)),
         policy_(policy),
         key_prefix_(std::move(key_prefix)),
         clock_(std::move(clock)) {}
+
+  const RateLimitPolicy& policy() const noexcept override { return policy_; }
+  Clock& clock() const noexcept override { return *clock_; }
+
+ protected:
+  std::string store_key(std::string_view key) const { return key_prefix_ + std::string(key); }
+
+  std::shared_ptr<Store> store_;
+  RateLimitPolicy policy_;
+  std::string key_prefix_;
+  std::shared_ptr<Clock> clock_;
+};
+
+class StoreRateLimiter final : public StoreLimiterBase {
+ public:
+  using StoreLimiterBase::StoreLimiterBase;
 
   Result<RateGrant> reserve(std::string_view key, double tokens, nanoseconds max_wait) override {
     if (!std::isfinite(tokens) || tokens <= 0.0 || tokens > policy_.burst) {
@@ -34,7 +55,7 @@ class StoreRateLimiter final : public RateLimiter {
         std::chrono::duration_cast<microseconds>(std::max(nanoseconds::zero(), max_wait));
     const Clock::TimePoint now = clock_->now();
     ACT_ASSIGN_OR_RETURN(const Store::RateReservation reservation,
-                         store_->reserve_rate(key_prefix_ + std::string(key), request(tokens, limit)));
+                         store_->reserve_rate(store_key(key), request(tokens, limit)));
     if (!reservation.granted) {
       return Status(
           StatusCode::kResourceExhausted,
@@ -48,15 +69,13 @@ class StoreRateLimiter final : public RateLimiter {
   nanoseconds time_until_available(std::string_view key, double tokens) override {
     // A negative max_wait makes the store report the wait without reserving anything.
     auto reservation =
-        store_->reserve_rate(key_prefix_ + std::string(key), request(tokens, microseconds(-1)));
+        store_->reserve_rate(store_key(key), request(tokens, microseconds(-1)));
     // NOTE: a failing store reads as "available now"; the reservation itself then reports the error.
     if (!reservation.is_ok()) return nanoseconds::zero();
     return reservation->wait;
   }
 
   double current_rate(std::string_view) const override { return policy_.rate_per_second; }
-  const RateLimitPolicy& policy() const noexcept override { return policy_; }
-  Clock& clock() const noexcept override { return *clock_; }
 
  private:
   Store::RateRequest request(double tokens, microseconds max_wait) const {
@@ -67,14 +86,92 @@ class StoreRateLimiter final : public RateLimiter {
     request.max_wait = max_wait;
     return request;
   }
+};
 
-  std::shared_ptr<Store> store_;
-  RateLimitPolicy policy_;
-  std::string key_prefix_;
-  std::shared_ptr<Clock> clock_;
+// The sliding window shared through a Store. The store records each grant at its own clock and
+// cannot hold one for later, so reserve() grants only tokens that are free now. acquire() sleeps
+// until the store reports room, then tries again.
+class StoreWindowLimiter final : public StoreLimiterBase {
+ public:
+  using StoreLimiterBase::StoreLimiterBase;
+
+  Result<RateGrant> reserve(std::string_view key, double tokens, nanoseconds max_wait) override {
+    ACT_RETURN_IF_ERROR(check_tokens(tokens));
+    const Clock::TimePoint now = clock_->now();
+    ACT_ASSIGN_OR_RETURN(const Store::RateReservation reservation,
+                         store_->reserve_window(store_key(key), request(tokens, true)));
+    if (reservation.granted) return RateGrant{now, nanoseconds::zero(), tokens, next_grant_id.fetch_add(1)};
+    if (reservation.wait > max_wait) return refused(key, tokens, reservation.wait, max_wait);
+    return Status(StatusCode::kResourceExhausted,
+                  fmt::format("rate limit for '{}': {} token(s) available in {} ms; a window shared through the "
+                              "store grants only tokens that are free now, and acquire() waits for them",
+                              key, tokens, reservation.wait.count() / 1000));
+  }
+
+  Result<RateGrant> acquire(std::string_view key, double tokens, nanoseconds max_wait) override {
+    ACT_RETURN_IF_ERROR(check_tokens(tokens));
+    const Clock::TimePoint start = clock_->now();
+    while (true) {
+      ACT_ASSIGN_OR_RETURN(const Store::RateReservation reservation,
+                           store_->reserve_window(store_key(key), request(tokens, true)));
+      const Clock::TimePoint now = clock_->now();
+      const nanoseconds waited = now - start;
+      if (reservation.granted) return RateGrant{now, waited, tokens, next_grant_id.fetch_add(1)};
+      // Another process may take the room first, so the wait is read again after each sleep.
+      const nanoseconds wait = std::max<nanoseconds>(reservation.wait, std::chrono::milliseconds(1));
+      if (max_wait != nanoseconds::max() && waited + wait > max_wait) {
+        return refused(key, tokens, reservation.wait, max_wait - std::min(max_wait, waited));
+      }
+      clock_->sleep_until(now + wait);
+    }
+  }
+
+  nanoseconds time_until_available(std::string_view key, double tokens) override {
+    auto reservation = store_->reserve_window(store_key(key), request(tokens, false));
+    // NOTE: a failing store reads as "available now"; the reservation itself then reports the error.
+    if (!reservation.is_ok()) return nanoseconds::zero();
+    return reservation->wait;
+  }
+
+  double current_rate(std::string_view) const override { return ratelimit::window_rate(policy_); }
+
+ private:
+  Status check_tokens(double tokens) const { return ratelimit::check_window_tokens(policy_, tokens); }
+
+  static Status refused(std::string_view key, double tokens, microseconds wait, nanoseconds max_wait) {
+    return Status(StatusCode::kResourceExhausted,
+                  fmt::format("rate limit for '{}': {} token(s) available in {} ms, more than the {} ms allowed", key,
+                              tokens, wait.count() / 1000,
+                              std::chrono::duration_cast<std::chrono::milliseconds>(max_wait).count()));
+  }
+
+  Store::WindowRequest request(double tokens, bool take) const {
+    Store::WindowRequest request;
+    request.limit = policy_.window_limit;
+    request.window = std::chrono::duration_cast<microseconds>(policy_.window);
+    request.tokens = tokens;
+    request.take = take;
+    return request;
+  }
+
 };
 
 }  // namespace
+
+Result<std::shared_ptr<RateLimiter>> make_store_window_limiter(std::shared_ptr<Store> store,
+                                                               const RateLimitPolicy& policy,
+                                                               std::string key_prefix,
+                                                               std::shared_ptr<Clock> clock) {
+  if (store == nullptr) return invalid_argument("make_store_window_limiter needs a store; got a null pointer");
+  ACT_RETURN_IF_ERROR(validate_rate_limit_policy(policy));
+  if (policy.algorithm != RateLimitAlgorithm::kSlidingWindow) {
+    return invalid_argument(
+        fmt::format("a sliding window shared through the store needs the sliding_window algorithm; got '{}'",
+                    rate_limit_algorithm_name(policy.algorithm)));
+  }
+  return std::shared_ptr<RateLimiter>(std::make_shared<StoreWindowLimiter>(
+      std::move(store), policy, std::move(key_prefix), clock ? std::move(clock) : real_clock()));
+}
 
 Result<std::shared_ptr<RateLimiter>> make_store_rate_limiter(std::shared_ptr<Store> store,
                                                              const RateLimitPolicy& policy,

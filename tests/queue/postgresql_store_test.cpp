@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "activation/checkpointer.hpp"
+#include "storage/postgresql/pg_schema.hpp"
 #include "queue_test_support.hpp"
 #include "worker_process.hpp"
 
@@ -101,13 +102,14 @@ PG_TEST_CASE("a schema from a newer version is rejected and left as it was") {
   const std::string path = dir.file("q.db");
   { open_store(path); }
   const std::string schema = testing::schema_for_path(path);
-  REQUIRE(postgres_exec(fmt::format("UPDATE \"{}\".activation_schema SET version = 99", schema)).empty());
+  REQUIRE(postgres_exec(fmt::format("INSERT INTO \"{}\".activation_schema (version) VALUES (99)", schema)).empty());
 
   auto store = testing::open_test_store(path);
   REQUIRE_FALSE(store.is_ok());
   CHECK(store.status().code() == StatusCode::kDataLoss);
   CHECK(store.status().message().find(
-            "schema version 99 is newer than version 1 that this library supports") != std::string::npos);
+            fmt::format("schema version 99 is newer than version {} that this library supports",
+                        internal::kPostgresSchemaVersion)) != std::string::npos);
   // Still version 99, with its tables: the failed open changed nothing.
   CHECK(postgres_exec(
             fmt::format("DO $$ BEGIN IF (SELECT max(version) FROM \"{0}\".activation_schema) <> 99 "

@@ -154,6 +154,19 @@ class ACT_EXPORT Store {
   // reads the wait). REQUIRES: 0 < tokens <= burst and rate_per_second > 0
   // (make_store_rate_limiter() checks them).
   virtual Result<RateReservation> reserve_rate(std::string_view key, const RateRequest& request) = 0;
+
+  struct WindowRequest {
+    double limit = 1.0;  // Tokens that may be granted in any window.
+    std::chrono::microseconds window{std::chrono::seconds(1)};
+    double tokens = 1.0;
+    bool take = true;  // False: only report the wait.
+  };
+  // Grants request.tokens from the sliding window of `key` when the tokens granted to `key` in the
+  // last request.window, plus these, stay within request.limit. The grant is recorded at the
+  // store's clock now, because a window cannot hold grants for later. Otherwise grants nothing and
+  // reports the wait until enough earlier grants have left the window.
+  // REQUIRES: 0 < tokens <= limit and window > 0 (make_store_window_limiter() checks them).
+  virtual Result<RateReservation> reserve_window(std::string_view key, const WindowRequest& request) = 0;
 };
 
 enum class SqliteSynchronous : int {

@@ -386,4 +386,51 @@ Result<Store::RateReservation> PostgresStore::reserve_rate(std::string_view key,
   return reservation;
 }
 
+Result<Store::RateReservation> PostgresStore::reserve_window(std::string_view key, const WindowRequest& request) {
+  RateReservation reservation;
+  ACT_RETURN_IF_ERROR(run("reserve window", RunMode::kWrite, [&](PgConnection& connection) -> Status {
+    reservation = RateReservation();
+    // A lock per key for the rest of the transaction, so that the reservations of all processes
+    // on one window are applied one after the other.
+    ACT_RETURN_IF_ERROR(connection
+                            .run("act_window_lock", "SELECT pg_advisory_xact_lock(1633907831, hashtext($1))",
+                                 PgParams().add(key))
+                            .status());
+    ACT_ASSIGN_OR_RETURN(
+        auto clock, connection.run("act_window_now",
+                                   "SELECT (floor(extract(epoch FROM clock_timestamp()) * 1000000))::bigint"));
+    const std::int64_t now = clock.int64(0, 0);
+    const std::int64_t window = request.window.count();
+    ACT_RETURN_IF_ERROR(connection
+                            .run("act_window_expire", "DELETE FROM rate_window_grants WHERE key = $1 AND at_us <= $2",
+                                 PgParams().add(key).add(now - window))
+                            .status());
+    // The grants still in the window, oldest first: their total decides, and when it is too high
+    // the grant whose expiry brings it low enough gives the wait.
+    ACT_ASSIGN_OR_RETURN(auto grants,
+                         connection.run("act_window_grants",
+                                        "SELECT at_us, tokens FROM rate_window_grants WHERE key = $1 ORDER BY at_us",
+                                        PgParams().add(key)));
+    double used = 0;
+    for (int row = 0; row < grants.rows(); ++row) used += grants.real(row, 1);
+    if (used + request.tokens <= request.limit) {
+      reservation.granted = request.take;
+      if (!request.take) return Status();
+      return connection
+          .run("act_window_grant", "INSERT INTO rate_window_grants (key, at_us, tokens) VALUES ($1, $2, $3)",
+               PgParams().add(key).add(now).add(request.tokens))
+          .status();
+    }
+    for (int row = 0; row < grants.rows(); ++row) {
+      used -= grants.real(row, 1);
+      if (used + request.tokens <= request.limit) {
+        reservation.wait = std::chrono::microseconds(std::max<std::int64_t>(0, grants.int64(row, 0) + window - now));
+        break;
+      }
+    }
+    return Status();
+  }));
+  return reservation;
+}
+
 }  // namespace activation::internal

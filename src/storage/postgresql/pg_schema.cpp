@@ -88,6 +88,17 @@ CREATE TABLE rate_limits (
 );
 )sql";
 
+// Migration 2: the sliding windows shared through the store (daily quotas), one row per grant.
+// at_us is the grant's time in microseconds since the epoch, from the server's clock.
+constexpr const char* kMigration2 = R"sql(
+CREATE TABLE rate_window_grants (
+  key text NOT NULL,
+  at_us bigint NOT NULL,
+  tokens double precision NOT NULL
+);
+CREATE INDEX rate_window_grants_key ON rate_window_grants (key, at_us);
+)sql";
+
 struct Migration {
   std::int64_t version;
   const char* sql;
@@ -95,6 +106,7 @@ struct Migration {
 
 constexpr Migration kMigrations[] = {
     {1, kMigration1},
+    {2, kMigration2},
 };
 
 Status migrate_locked(PgConnection& connection) {

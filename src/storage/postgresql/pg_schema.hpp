@@ -11,7 +11,7 @@
 namespace activation::internal {
 
 // The version written by the newest migration of this library into activation_schema.
-inline constexpr std::int64_t kPostgresSchemaVersion = 1;
+inline constexpr std::int64_t kPostgresSchemaVersion = 2;
 
 // The server's clock in milliseconds since the Unix epoch: the unit of every time column. now() is
 // the start of the current transaction, so all rows a transaction changes get the same time.

@@ -72,6 +72,7 @@ class PostgresStore final : public Store {
   Result<std::int64_t> count_members(std::string_view audience, std::string_view destination) override;
 
   Result<RateReservation> reserve_rate(std::string_view key, const RateRequest& request) override;
+  Result<RateReservation> reserve_window(std::string_view key, const WindowRequest& request) override;
 
  private:
   PostgresStore(std::string conninfo, std::string location, PostgresStoreOptions options);

@@ -36,6 +36,7 @@ class Statement {
   Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Statement& bind(int index, std::string_view value);  // The text must outlive the step.
   Statement& bind_null(int index);
+  Statement& bind_double(int index, double value);
   Statement& bind_optional(int index, const std::optional<std::int64_t>& value);
   // Binds NULL for an empty string.
   Statement& bind_text_or_null(int index, std::string_view value);
@@ -46,6 +47,7 @@ class Statement {
   Status run();
 
   std::int64_t column_int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+  double column_double(int column) const { return sqlite3_column_double(stmt_, column); }
   bool column_is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::string column_text(int column) const;
   std::optional<std::int64_t> column_optional(int column) const;

@@ -103,6 +103,17 @@ CREATE TABLE ledger_journal (
 CREATE INDEX ledger_journal_scope ON ledger_journal(scope_id, seq);
 )sql";
 
+// Migration 4: the sliding windows shared through the store (daily quotas), one row per grant.
+// at_us is the grant's time in microseconds since the epoch.
+constexpr const char* kMigration4 = R"sql(
+CREATE TABLE rate_window_grants (
+  key TEXT NOT NULL,
+  at_us INTEGER NOT NULL,
+  tokens REAL NOT NULL
+);
+CREATE INDEX rate_window_grants_key ON rate_window_grants(key, at_us);
+)sql";
+
 struct Migration {
   std::int64_t version;
   const char* sql;
@@ -112,6 +123,7 @@ constexpr Migration kMigrations[] = {
     {1, kMigration1},
     {2, kMigration2},
     {3, kMigration3},
+    {4, kMigration4},
 };
 
 }  // namespace
