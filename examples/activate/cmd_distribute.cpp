@@ -25,7 +25,8 @@ constexpr const char* kUsage =
     "  --delay SECONDS      start no earlier than SECONDS from now\n"
     "  --expire-after SECONDS  cancel the job if no worker started it within SECONDS\n"
     "  --metadata KEY=VALUE stored with the job; may be repeated as --metadata=a=1,b=2\n"
-    "  --wait               run the job in this process and wait for its end, showing progress\n"
+    "  --wait               run workers in this process until the job ends, showing progress; they\n"
+    "                       take any other queued job too while they run\n"
     "  --json               with --wait, print one JSON summary at the end\n"
     "\n"
     "Exit status: 0 when the job was queued (without --wait) or completed (with --wait), 1 when it\n"
@@ -146,7 +147,9 @@ int run_distribute(const std::vector<std::string>& raw_args) {
   }
 
   if (!json) {
-    std::fprintf(stderr, "job %lld queued; running it here (Ctrl-C stops and leaves it to another worker)\n",
+    std::fprintf(stderr,
+                 "job %lld queued; running it here, with any other queued job (Ctrl-C stops and leaves it to "
+                 "another worker)\n",
                  static_cast<long long>(queued->id));
   }
   std::signal(SIGINT, on_interrupt);

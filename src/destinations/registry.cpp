@@ -69,6 +69,23 @@ Status check_destination_settings(const DestinationConfig& config) {
   return invalid_argument(adapter.status().message());
 }
 
+Status check_destination_mode(const DestinationConfig& config, SyncMode mode) {
+  if (mode != SyncMode::kReplace) return Status::ok();
+  // The built-in types whose platform cannot empty a list in one operation.
+  static const std::map<std::string, std::string, std::less<>> kNoReplace = {
+      {"google", "the Data Manager API"},
+      {"linkedin", "LinkedIn DMP segments"},
+      {"tiktok", "TikTok's segment API"},
+      {"snapchat", "Snapchat's segment API"},
+      {"webhook", "the webhook destination"}};
+  auto found = kNoReplace.find(config.type);
+  if (found == kNoReplace.end()) return Status::ok();
+  return invalid_argument("destination '" + config.name + "': mode replace is not available, because " +
+                          found->second +
+                          " cannot empty a list in one operation; use mode mirror, which removes the members "
+                          "that left the source");
+}
+
 std::string_view sync_mode_name(SyncMode mode) noexcept {
   switch (mode) {
     case SyncMode::kAdd: return "add";

@@ -2,6 +2,7 @@
 #ifndef ACTIVATION_DESTINATIONS_SETTINGS_CHECK_HPP_
 #define ACTIVATION_DESTINATIONS_SETTINGS_CHECK_HPP_
 
+#include "activation/backend/destination.hpp"
 #include "activation/config.hpp"
 #include "activation/status.hpp"
 
@@ -13,6 +14,12 @@ namespace activation {
 // distribution is queued. Errors are kInvalidArgument with the adapter's message, such as
 // "destination 'meta_ads': settings.ad_account_id: expected ...".
 Status check_destination_settings(const DestinationConfig& config);
+
+// Checks that a destination of a built-in type takes `mode`. Google Data Manager, LinkedIn, TikTok,
+// Snapchat and the webhook have no full replace, and their adapters reject kReplace when a run
+// begins. This check makes a distribution in that mode, dry run included, fail when it is queued.
+// Fails with kInvalidArgument naming the destination and pointing to mode mirror.
+Status check_destination_mode(const DestinationConfig& config, SyncMode mode);
 
 }  // namespace activation
 

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "destinations/settings_check.hpp"
 #include "engine/engine_impl.hpp"
 #include "engine/job_payload.hpp"
 #include "engine/outcome_log.hpp"
@@ -165,6 +166,9 @@ Status DistributionEngine::validate(std::string_view audience_name, std::span<co
       return not_found("destination '" + name +
                        "' is not configured (destinations: " + (known.empty() ? "none" : known) + ")");
     }
+  }
+  for (const auto& name : destinations) {
+    ACT_RETURN_IF_ERROR(check_destination_mode(*config.find_destination(name), options.mode));
   }
   if (options.parallelism < 0) return invalid_argument("parallelism must not be negative");
   if (options.batch_size > 1'000'000) return invalid_argument("batch size must be at most 1000000");

@@ -146,6 +146,30 @@ TEST_CASE("linkedin add, mirror and remove land exactly") {
   CHECK(after["counters"]["unmatched_removes"] == 0);
 }
 
+TEST_CASE("linkedin replace is rejected when queued") {
+  set_env(kSocialTokenVariable, "li-token");
+  ServerProcess server({});
+  ScratchDir dir("linkedin-replace");
+  std::string csv = dir.file("people.csv");
+  write_people(csv, make_people(1, 10));
+  auto engine = open_engine(people_config(dir, csv, linkedin_destination(server, "li", "people")));
+
+  for (bool dry_run : {false, true}) {
+    DistributeOptions options;
+    options.mode = SyncMode::kReplace;
+    options.dry_run = dry_run;
+    std::vector<std::string> destinations = {"li"};
+    auto job = engine->distribute("people", destinations, options);
+    REQUIRE_FALSE(job.is_ok());
+    CHECK(job.status().code() == StatusCode::kInvalidArgument);
+    CHECK(job.status().message().find("destination 'li': mode replace is not available") != std::string::npos);
+    CHECK(job.status().message().find("use mode mirror") != std::string::npos);
+  }
+  auto queued = engine->history("people", 10);
+  REQUIRE(queued.is_ok());
+  CHECK(queued->empty());
+}
+
 TEST_CASE("linkedin job survives throttling and 5xx") {
   set_env(kSocialTokenVariable, "li-token");
   ServerProcess server({"--linkedin-ready-delay-ms", "0", "--error-rate", "0.15", "--drop-rate", "0.03",
