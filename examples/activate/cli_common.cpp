@@ -224,9 +224,13 @@ void ProgressBars::finish() {
   lines_drawn_ = 0;
 }
 
+std::string job_status_label(const DistributionJob& job) {
+  if (job.queue_state == activation::JobState::kDead) return "dead";
+  return std::string(activation::distribution_status_name(job.status));
+}
+
 void print_job_text(const DistributionJob& job, std::FILE* out) {
-  std::fprintf(out, "job %lld: %s\n", static_cast<long long>(job.id),
-               std::string(activation::distribution_status_name(job.status)).c_str());
+  std::fprintf(out, "job %lld: %s\n", static_cast<long long>(job.id), job_status_label(job).c_str());
   std::fprintf(out, "  audience     %s\n", job.audience.c_str());
   std::string destinations;
   for (const auto& name : job.destinations) destinations += (destinations.empty() ? "" : ", ") + name;

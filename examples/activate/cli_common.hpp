@@ -74,6 +74,9 @@ class ProgressBars {
 };
 
 // Prints a job as text (status, then one block per destination), or as the JSON summary.
+// Returns the job's status for text output: the distribution status, except "dead" for a failed
+// job that the queue moved to the dead-letter queue (the one `activate dlq` lists).
+std::string job_status_label(const activation::DistributionJob& job);
 void print_job_text(const activation::DistributionJob& job, std::FILE* out);
 std::string job_summary_json(const activation::DistributionJob& job);
 

@@ -25,7 +25,7 @@ std::vector<std::string> job_row(const activation::DistributionJob& job) {
     accepted += destination.counters.outcome(activation::RowOutcome::kAccepted);
   }
   return {std::to_string(job.id),
-          std::string(activation::distribution_status_name(job.status)),
+          job_status_label(job),
           job.audience,
           destinations,
           std::string(activation::priority_name(job.priority)),

@@ -58,6 +58,7 @@ struct CircuitAdmission {
   bool allowed = false;
   bool probe = false;  // This request is the half-open probe; report its outcome without fail.
   std::chrono::nanoseconds retry_after{0};  // When rejected: the time until a probe may go.
+  std::string last_failure;  // When rejected: the message of the failure that opened the circuit.
 };
 
 class ACT_EXPORT CircuitBreaker {
@@ -98,6 +99,7 @@ class ACT_EXPORT CircuitBreaker {
   Clock::TimePoint opened_at_{};
   bool probe_in_flight_ = false;
   Clock::TimePoint probe_started_at_{};
+  std::string last_failure_;
 };
 
 }  // namespace activation

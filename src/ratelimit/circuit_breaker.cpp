@@ -57,26 +57,26 @@ CircuitAdmission CircuitBreaker::admit() {
   std::lock_guard<std::mutex> lock(mutex_);
   Clock::TimePoint now = clock_->now();
   switch (state_) {
-    case CircuitState::kClosed: return {true, false, std::chrono::nanoseconds::zero()};
+    case CircuitState::kClosed: return {true, false, std::chrono::nanoseconds::zero(), {}};
 
     case CircuitState::kOpen: {
       Clock::TimePoint probe_at = opened_at_ + current_open_duration_;
-      if (now < probe_at) return {false, false, probe_at - now};
+      if (now < probe_at) return {false, false, probe_at - now, last_failure_};
       transition(CircuitState::kHalfOpen, "open period ended");
       probe_in_flight_ = true;
       probe_started_at_ = now;
-      return {true, true, std::chrono::nanoseconds::zero()};
+      return {true, true, std::chrono::nanoseconds::zero(), {}};
     }
 
     case CircuitState::kHalfOpen: {
       Clock::TimePoint probe_expires = probe_started_at_ + options_.probe_timeout;
-      if (probe_in_flight_ && now < probe_expires) return {false, false, probe_expires - now};
+      if (probe_in_flight_ && now < probe_expires) return {false, false, probe_expires - now, last_failure_};
       probe_in_flight_ = true;
       probe_started_at_ = now;
-      return {true, true, std::chrono::nanoseconds::zero()};
+      return {true, true, std::chrono::nanoseconds::zero(), {}};
     }
   }
-  return {false, false, std::chrono::nanoseconds::zero()};
+  return {false, false, std::chrono::nanoseconds::zero(), {}};
 }
 
 void CircuitBreaker::record_success() {
@@ -94,6 +94,7 @@ void CircuitBreaker::record_success() {
 void CircuitBreaker::record_failure(std::string_view reason) {
   std::lock_guard<std::mutex> lock(mutex_);
   Clock::TimePoint now = clock_->now();
+  if (state_ != CircuitState::kOpen) last_failure_ = std::string(reason);
   switch (state_) {
     case CircuitState::kClosed:
       ++consecutive_failures_;

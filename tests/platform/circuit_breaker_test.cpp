@@ -60,6 +60,12 @@ TEST_CASE("circuit opens after consecutive failures") {
   CHECK(recorder.transitions[0].from == CircuitState::kClosed);
   CHECK(recorder.transitions[0].to == CircuitState::kOpen);
   CHECK(recorder.transitions[0].reason == "3 consecutive failures, the last: connection dropped");
+
+  // A late failure of a request admitted earlier does not replace the one that opened the circuit.
+  breaker->record_failure("HTTP 502");
+  auto refused = breaker->admit();
+  CHECK_FALSE(refused.allowed);
+  CHECK(refused.last_failure == "connection dropped");
 }
 
 TEST_CASE("circuit success resets the failure count") {
