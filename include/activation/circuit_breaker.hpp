@@ -82,6 +82,8 @@ class ACT_EXPORT CircuitBreaker {
   void record_failure(std::string_view reason);
 
   CircuitState state() const;
+  // Returns the time until an open circuit admits its probe; zero when it is not open.
+  std::chrono::nanoseconds time_until_probe() const;
   const std::string& destination() const noexcept { return destination_; }
 
  private:

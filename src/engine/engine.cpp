@@ -454,6 +454,15 @@ Status DistributionEngine::Impl::handle_job(JobContext& context) {
     store_progress("retrying");
     progress->forget(job.id);
     context.set_error_class(ErrorClass::kTransient);
+    // A retry before an open circuit admits its probe would fail at once and use up an attempt.
+    std::chrono::nanoseconds circuit_wait{0};
+    for (std::size_t i = 0; i < count; ++i) {
+      if (results[i].state != RunState::kFailed) continue;
+      circuit_wait = std::max(circuit_wait, platforms::destination_circuit_wait(requests[i].destination.name));
+    }
+    if (circuit_wait > std::chrono::nanoseconds::zero()) {
+      context.set_retry_after(std::chrono::ceil<std::chrono::milliseconds>(circuit_wait));
+    }
     return first_retryable_failure;
   }
 

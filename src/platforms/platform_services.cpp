@@ -241,6 +241,20 @@ std::string_view circuit_destination(std::string_view breaker_key) {
   return breaker_key.substr(0, breaker_key.find('@'));
 }
 
+std::chrono::nanoseconds destination_circuit_wait(std::string_view destination) {
+  std::vector<std::shared_ptr<CircuitBreaker>> matching;
+  {
+    Services& shared = services();
+    std::lock_guard lock(shared.mutex);
+    for (const auto& [key, breaker] : shared.breakers) {
+      if (circuit_destination(key) == destination) matching.push_back(breaker);
+    }
+  }
+  std::chrono::nanoseconds longest{0};
+  for (const auto& breaker : matching) longest = std::max(longest, breaker->time_until_probe());
+  return longest;
+}
+
 std::optional<CircuitState> destination_circuit_state(std::string_view destination) {
   std::vector<std::shared_ptr<CircuitBreaker>> matching;
   {

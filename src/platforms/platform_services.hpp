@@ -7,6 +7,7 @@
 #ifndef ACTIVATION_PLATFORMS_PLATFORM_SERVICES_HPP_
 #define ACTIVATION_PLATFORMS_PLATFORM_SERVICES_HPP_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -61,6 +62,10 @@ void stop_observing_circuits(std::uint64_t id);
 // The state of the breakers of `destination` (one per platform address it sends to): open before
 // half-open before closed. nullopt when the destination has no breaker, as a file destination.
 std::optional<CircuitState> destination_circuit_state(std::string_view destination);
+
+// Returns the maximum, over the open breakers of `destination`, of the time until the breaker
+// admits its probe; zero when none is open.
+std::chrono::nanoseconds destination_circuit_wait(std::string_view destination);
 
 }  // namespace activation::platforms
 

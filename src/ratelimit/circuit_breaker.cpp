@@ -117,6 +117,12 @@ void CircuitBreaker::record_failure(std::string_view reason) {
   }
 }
 
+std::chrono::nanoseconds CircuitBreaker::time_until_probe() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (state_ != CircuitState::kOpen) return std::chrono::nanoseconds::zero();
+  return std::max(std::chrono::nanoseconds::zero(), opened_at_ + current_open_duration_ - clock_->now());
+}
+
 CircuitState CircuitBreaker::state() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return state_;

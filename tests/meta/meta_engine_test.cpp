@@ -2,6 +2,7 @@
 // server on loopback: faults, exact adds and removes, pacing, token expiry and replace sessions.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -237,6 +238,39 @@ TEST_CASE("a failing platform opens the circuit, in events and in progress") {
   const DestinationProgress* progress = progress_of(job, "fb-circuit");
   REQUIRE(progress != nullptr);
   CHECK(!progress->circuit.empty());
+}
+
+TEST_CASE("a job retry waits for the open circuit") {
+  set_test_token();
+  ServerProcess server({});
+  const DestinationConfig unreachable = meta_destination(
+      server, "fb-down", "down",
+      Json{{"ad_account_id", "act_5005"}, {"circuit_breaker", {{"failure_threshold", 1}, {"open_seconds", 1}}}});
+  server.stop();  // Its port now refuses connections.
+  ScratchDir dir("meta-circuit-retry");
+  std::string csv = dir.file("people.csv");
+  write_people(csv, make_people(1, 20));
+  Config config = test_engine_config(dir);
+  config.engine.max_attempts = 2;
+  config.audiences.push_back(csv_audience("people", csv, people_mapping()));
+  config.destinations.push_back(unreachable);
+  auto engine = open_engine(config);
+  std::mutex mutex;
+  std::vector<std::string> states;
+  engine->events().subscribe("destination.circuit", [&](const Event& event) {
+    std::lock_guard lock(mutex);
+    states.push_back(Json::parse(event.data)["to"].get<std::string>());
+  });
+
+  DistributionJob job = run_to_end(*engine, queue_job(*engine, "people", "fb-down"));
+  CHECK(job.status == DistributionStatus::kFailed);
+  CHECK(job.attempts == 2);
+  CHECK(job.last_error.find("the last failure:") != std::string::npos);
+  // The second attempt came after the open period, so the breaker let a probe through; a retry
+  // before it would have been refused without one.
+  std::lock_guard lock(mutex);
+  CAPTURE(states.size());
+  CHECK(std::count(states.begin(), states.end(), "half_open") >= 1);
 }
 
 TEST_CASE("replace never sends batch 1 twice") {
