@@ -17,7 +17,7 @@ using std::chrono::nanoseconds;
 
 std::atomic<std::uint64_t> next_grant_id{1};
 
-// What the limiters kept in a Store share: the store, the policy, the prefix of their store keys
+// The base of the limiters kept in a Store: the store, the policy, the prefix of their store keys
 // and the clock of their sleeps.
 class StoreLimiterBase : public RateLimiter {
  public:
@@ -101,7 +101,7 @@ class StoreWindowLimiter final : public StoreLimiterBase {
     ACT_ASSIGN_OR_RETURN(const Store::RateReservation reservation,
                          store_->reserve_window(store_key(key), request(tokens, true)));
     if (reservation.granted) return RateGrant{now, nanoseconds::zero(), tokens, next_grant_id.fetch_add(1)};
-    if (reservation.wait > max_wait) return refused(key, tokens, reservation.wait, max_wait);
+    if (reservation.wait > max_wait) return exhausted(key, tokens, reservation.wait, max_wait);
     return Status(StatusCode::kResourceExhausted,
                   fmt::format("rate limit for '{}': {} token(s) available in {} ms; a window shared through the "
                               "store grants only tokens that are free now, and acquire() waits for them",
@@ -120,7 +120,7 @@ class StoreWindowLimiter final : public StoreLimiterBase {
       // Another process may take the room first, so the wait is read again after each sleep.
       const nanoseconds wait = std::max<nanoseconds>(reservation.wait, std::chrono::milliseconds(1));
       if (max_wait != nanoseconds::max() && waited + wait > max_wait) {
-        return refused(key, tokens, reservation.wait, max_wait - std::min(max_wait, waited));
+        return exhausted(key, tokens, reservation.wait, max_wait - std::min(max_wait, waited));
       }
       clock_->sleep_until(now + wait);
     }
@@ -128,7 +128,7 @@ class StoreWindowLimiter final : public StoreLimiterBase {
 
   nanoseconds time_until_available(std::string_view key, double tokens) override {
     auto reservation = store_->reserve_window(store_key(key), request(tokens, false));
-    // NOTE: a failing store reads as "available now"; the reservation itself then reports the error.
+    // NOTE: a failing store reads as "available now", and the reservation then reports the error.
     if (!reservation.is_ok()) return nanoseconds::zero();
     return reservation->wait;
   }
@@ -138,7 +138,7 @@ class StoreWindowLimiter final : public StoreLimiterBase {
  private:
   Status check_tokens(double tokens) const { return ratelimit::check_window_tokens(policy_, tokens); }
 
-  static Status refused(std::string_view key, double tokens, microseconds wait, nanoseconds max_wait) {
+  static Status exhausted(std::string_view key, double tokens, microseconds wait, nanoseconds max_wait) {
     return Status(StatusCode::kResourceExhausted,
                   fmt::format("rate limit for '{}': {} token(s) available in {} ms, more than the {} ms allowed", key,
                               tokens, wait.count() / 1000,
@@ -153,8 +153,23 @@ class StoreWindowLimiter final : public StoreLimiterBase {
     request.take = take;
     return request;
   }
-
 };
+
+// Checks what both factories need, then creates the limiter of type `Limiter`. `wrong_algorithm`
+// is the message for a policy of another algorithm, with {} for that algorithm's name.
+template <typename Limiter>
+Result<std::shared_ptr<RateLimiter>> make_store_limiter(const char* factory, RateLimitAlgorithm algorithm,
+                                                        const char* wrong_algorithm, std::shared_ptr<Store> store,
+                                                        const RateLimitPolicy& policy, std::string key_prefix,
+                                                        std::shared_ptr<Clock> clock) {
+  if (store == nullptr) return invalid_argument(fmt::format("{} needs a store; got a null pointer", factory));
+  ACT_RETURN_IF_ERROR(validate_rate_limit_policy(policy));
+  if (policy.algorithm != algorithm) {
+    return invalid_argument(fmt::format(fmt::runtime(wrong_algorithm), rate_limit_algorithm_name(policy.algorithm)));
+  }
+  return std::shared_ptr<RateLimiter>(std::make_shared<Limiter>(std::move(store), policy, std::move(key_prefix),
+                                                                clock ? std::move(clock) : real_clock()));
+}
 
 }  // namespace
 
@@ -162,31 +177,20 @@ Result<std::shared_ptr<RateLimiter>> make_store_window_limiter(std::shared_ptr<S
                                                                const RateLimitPolicy& policy,
                                                                std::string key_prefix,
                                                                std::shared_ptr<Clock> clock) {
-  if (store == nullptr) return invalid_argument("make_store_window_limiter needs a store; got a null pointer");
-  ACT_RETURN_IF_ERROR(validate_rate_limit_policy(policy));
-  if (policy.algorithm != RateLimitAlgorithm::kSlidingWindow) {
-    return invalid_argument(
-        fmt::format("a sliding window shared through the store needs the sliding_window algorithm; got '{}'",
-                    rate_limit_algorithm_name(policy.algorithm)));
-  }
-  return std::shared_ptr<RateLimiter>(std::make_shared<StoreWindowLimiter>(
-      std::move(store), policy, std::move(key_prefix), clock ? std::move(clock) : real_clock()));
+  return make_store_limiter<StoreWindowLimiter>(
+      "make_store_window_limiter", RateLimitAlgorithm::kSlidingWindow,
+      "a sliding window shared through the store needs the sliding_window algorithm; got '{}'", std::move(store),
+      policy, std::move(key_prefix), std::move(clock));
 }
 
 Result<std::shared_ptr<RateLimiter>> make_store_rate_limiter(std::shared_ptr<Store> store,
                                                              const RateLimitPolicy& policy,
                                                              std::string key_prefix,
                                                              std::shared_ptr<Clock> clock) {
-  if (store == nullptr) return invalid_argument("make_store_rate_limiter needs a store; got a null pointer");
-  ACT_RETURN_IF_ERROR(validate_rate_limit_policy(policy));
-  if (policy.algorithm != RateLimitAlgorithm::kTokenBucket) {
-    return invalid_argument(
-        fmt::format("a rate limiter shared through the store supports the token_bucket "
-                    "algorithm only; got '{}'",
-                    rate_limit_algorithm_name(policy.algorithm)));
-  }
-  return std::shared_ptr<RateLimiter>(std::make_shared<StoreRateLimiter>(
-      std::move(store), policy, std::move(key_prefix), clock ? std::move(clock) : real_clock()));
+  return make_store_limiter<StoreRateLimiter>(
+      "make_store_rate_limiter", RateLimitAlgorithm::kTokenBucket,
+      "a rate limiter shared through the store supports the token_bucket algorithm only; got '{}'",
+      std::move(store), policy, std::move(key_prefix), std::move(clock));
 }
 
 }  // namespace activation

@@ -63,9 +63,9 @@ TEST_CASE("circuit opens after consecutive failures") {
 
   // A late failure of a request admitted earlier does not replace the one that opened the circuit.
   breaker->record_failure("HTTP 502");
-  auto refused = breaker->admit();
-  CHECK_FALSE(refused.allowed);
-  CHECK(refused.last_failure == "connection dropped");
+  auto rejected = breaker->admit();
+  CHECK_FALSE(rejected.allowed);
+  CHECK(rejected.last_failure == "connection dropped");
 }
 
 TEST_CASE("circuit success resets the failure count") {

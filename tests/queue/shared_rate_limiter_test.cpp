@@ -116,15 +116,15 @@ TEST_CASE("store window grants its limit, then waits for room") {
   REQUIRE(limiter->try_acquire("acct", 2.0).is_ok());
   // The other store object counts the tokens granted through the first one.
   REQUIRE(other->try_acquire("acct").is_ok());
-  auto refused = other->try_acquire("acct");
-  REQUIRE_FALSE(refused.is_ok());
-  CHECK(refused.status().code() == StatusCode::kResourceExhausted);
+  auto rejected = other->try_acquire("acct");
+  REQUIRE_FALSE(rejected.is_ok());
+  CHECK(rejected.status().code() == StatusCode::kResourceExhausted);
   CHECK(other->try_acquire("another").is_ok());
 
   const auto until = limiter->time_until_available("acct");
   CHECK(until > 0ms);
   CHECK(until <= 1000ms);
-  // A reservation cannot wait for room in a shared window; acquire() can.
+  // A reservation cannot wait for room in a shared window, but acquire() can.
   auto reserved = limiter->reserve("acct", 1.0, 5s);
   REQUIRE_FALSE(reserved.is_ok());
   CHECK(reserved.status().message().find("acquire() waits for them") != std::string::npos);
