@@ -158,7 +158,10 @@ struct PhoneFastPath::Region {
   // description and at least one type, each counting only at the lengths it lists.
   bool has_number_type(std::string_view number) const {
     if (number.size() > kMaxNsnLength) return false;
-    const std::uint32_t matches = descs.full_match(number) & descs_by_length[number.size()];
+    // At a length that no type lists, no match can count: the automaton need not run.
+    const std::uint32_t at_length = descs_by_length[number.size()];
+    if ((at_length & 1u) == 0 || (at_length & ~1u) == 0) return false;
+    const std::uint32_t matches = descs.full_match(number) & at_length;
     return (matches & 1u) != 0 && (matches & ~1u) != 0;
   }
 

@@ -30,9 +30,17 @@ void hex_encode(const Sha256Digest& digest, std::string& out) {
   // Sixteen bytes at a time: split each byte into its nibbles, turn a nibble n into '0' + n, plus
   // 39 more when n > 9 to reach 'a'..'f', then interleave the high and low nibbles. The digest is
   // read in 4-byte words, the width SHA256_Final writes it in: a 16-byte load over those fresh
-  // stores could not take their values directly and would wait for them to retire.
-  std::uint32_t words[8];
-  std::memcpy(words, digest.data(), sizeof words);
+  // stores could not take their values directly and would wait for them to retire. GCC merges
+  // four adjacent word loads into one such 16-byte load, so each word goes through a general
+  // register, kept there by an empty asm statement.
+  auto word = [&](int index) {
+    std::uint32_t value;
+    std::memcpy(&value, digest.data() + 4 * index, sizeof value);
+#if defined(__GNUC__)
+    asm("" : "+r"(value));
+#endif
+    return _mm_cvtsi32_si128(static_cast<int>(value));
+  };
   const __m128i low_mask = _mm_set1_epi8(0x0f);
   const __m128i nine = _mm_set1_epi8(9);
   const __m128i zero_char = _mm_set1_epi8('0');
@@ -42,9 +50,9 @@ void hex_encode(const Sha256Digest& digest, std::string& out) {
     return _mm_add_epi8(_mm_add_epi8(nibbles, zero_char), _mm_and_si128(above_nine, letter_gap));
   };
   for (int half = 0; half < 2; ++half) {
-    const std::uint32_t* w = words + 4 * half;
-    __m128i bytes = _mm_set_epi32(static_cast<int>(w[3]), static_cast<int>(w[2]), static_cast<int>(w[1]),
-                                  static_cast<int>(w[0]));
+    const int first = 4 * half;
+    __m128i bytes = _mm_unpacklo_epi64(_mm_unpacklo_epi32(word(first), word(first + 1)),
+                                       _mm_unpacklo_epi32(word(first + 2), word(first + 3)));
     __m128i high = to_chars(_mm_and_si128(_mm_srli_epi16(bytes, 4), low_mask));
     __m128i low = to_chars(_mm_and_si128(bytes, low_mask));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(text + 32 * half), _mm_unpacklo_epi8(high, low));
