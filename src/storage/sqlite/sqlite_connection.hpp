@@ -35,6 +35,7 @@ class Statement {
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Statement& bind(int index, std::string_view value);  // The text must outlive the step.
+  Statement& bind_blob(int index, std::string_view bytes);  // The bytes must outlive the step.
   Statement& bind_null(int index);
   Statement& bind_double(int index, double value);
   Statement& bind_optional(int index, const std::optional<std::int64_t>& value);
@@ -50,6 +51,8 @@ class Statement {
   double column_double(int column) const { return sqlite3_column_double(stmt_, column); }
   bool column_is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::string column_text(int column) const;
+  bool column_is_blob(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_BLOB; }
+  std::string_view column_blob(int column) const;  // Valid until the next step or reset.
   std::optional<std::int64_t> column_optional(int column) const;
 
   // Makes the statement ready to bind and run again within the same borrow.

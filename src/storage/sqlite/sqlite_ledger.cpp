@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "storage/sqlite/packed_keys.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace activation::internal {
@@ -29,10 +30,21 @@ Checkpoint read_checkpoint(const Statement& row) {
   return checkpoint;
 }
 
-LedgerEntry read_entry(const Statement& row) {
+// hashed_keys is a BLOB when the store packed it (packed_keys.hpp) and TEXT otherwise, as in
+// stores written before packing.
+Result<LedgerEntry> read_entry(const Statement& row) {
   LedgerEntry entry;
   entry.member_key = row.column_text(0);
-  entry.hashed_keys = row.column_text(1);
+  if (row.column_is_blob(1)) {
+    if (!unpack_keys(row.column_blob(1), entry.hashed_keys)) {
+      return Status(StatusCode::kDataLoss,
+                    fmt::format("ledger entry of member {}: hashed_keys is a BLOB that is not in the packed form "
+                                "this store writes",
+                                entry.member_key));
+    }
+  } else {
+    entry.hashed_keys = row.column_text(1);
+  }
   entry.operation = row.column_int64(2) == 1 ? LedgerOperation::kRemove : LedgerOperation::kAdd;
   switch (row.column_int64(3)) {
     case 1: entry.outcome = LedgerOutcome::kRejected; break;
@@ -93,11 +105,15 @@ Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const Ledg
   ACT_ASSIGN_OR_RETURN(auto append, connection.prepare(
       "INSERT INTO ledger_journal (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
       "seen_job) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  std::string packed;
   for (const LedgerUpdate& update : batch.updates) {
-    append.bind(1, scope)
-        .bind(2, update.member_key)
-        .bind(3, update.hashed_keys)
-        .bind(4, static_cast<int>(update.operation))
+    append.bind(1, scope).bind(2, update.member_key);
+    if (pack_keys(update.hashed_keys, packed)) {
+      append.bind_blob(3, packed);
+    } else {
+      append.bind(3, update.hashed_keys);
+    }
+    append.bind(4, static_cast<int>(update.operation))
         .bind(5, static_cast<int>(update.outcome))
         .bind_text_or_null(6, update.reason)
         .bind(7, now)
@@ -273,7 +289,9 @@ Result<std::vector<std::optional<LedgerEntry>>> SqliteStore::lookup_members(std:
     for (std::size_t i = 0; i < member_keys.size(); ++i) {
       statement.bind(1, scope).bind(2, member_keys[i]);
       ACT_ASSIGN_OR_RETURN(const bool row, statement.step());
-      if (row) entries[i] = read_entry(statement);
+      if (row) {
+        ACT_ASSIGN_OR_RETURN(entries[i], read_entry(statement));
+      }
       statement.reset();
     }
     return Status();
@@ -307,7 +325,8 @@ Result<std::vector<LedgerEntry>> SqliteStore::page_members(std::string_view audi
     while (true) {
       ACT_ASSIGN_OR_RETURN(const bool row, statement.step());
       if (!row) break;
-      entries.push_back(read_entry(statement));
+      ACT_ASSIGN_OR_RETURN(auto entry, read_entry(statement));
+      entries.push_back(std::move(entry));
     }
     return Status();
   }));
