@@ -43,7 +43,7 @@ TEST_CASE("packed keys read back unchanged") {
     std::string upper = kDigest;
     upper[0] = 'B';
     std::string packed = round_trip("[[\"email\",\"" + upper + "\"]]");
-    CHECK(packed.size() > 64);  // Kept as literal text: unpacking lowercase would change it.
+    CHECK(packed.size() > 64);  // Stored as literal text, because an unpacked digest is lowercase.
     round_trip("[[\"email\",\"" + std::string(64, 'z') + "\"]]");
   }
   SUBCASE("a value longer than 127 bytes needs a two-byte length") {
@@ -122,7 +122,7 @@ TEST_CASE("SQLite ledger packs keys and reads text") {
   CHECK(query_text(path, "SELECT typeof(hashed_keys) FROM ledger WHERE member_key = 'm1'") == "blob");
   CHECK(query_text(path, "SELECT typeof(hashed_keys) FROM ledger WHERE member_key = 'm2'") == "text");
 
-  // An entry as stores written before packing contain it, then the same entry with a damaged BLOB.
+  // A row as an older store wrote it (TEXT), and later the same row with a damaged BLOB.
   run_sql(path, "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, updated_at) "
                 "SELECT scope_id, 'm3', '" + engine_keys + "', 0, 0, 1 FROM ledger WHERE member_key = 'm1'");
   auto store = open_store(path);

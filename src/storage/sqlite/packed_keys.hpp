@@ -12,8 +12,8 @@
 namespace activation::internal {
 
 // Packs `json_text` into `packed` and returns true when the text is an array of [name, value]
-// string pairs in the engine's layout (no whitespace) and unpacks to the same bytes. Returns false,
-// with `packed` unspecified, for anything else.
+// string pairs laid out as encode_keys() writes them, without whitespace. Returns false for
+// anything else, and `packed` is then unspecified.
 bool pack_keys(std::string_view json_text, std::string& packed);
 
 // Writes the JSON text that `packed` contains to `json_text`. Returns false when `packed` is not
