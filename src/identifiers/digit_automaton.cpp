@@ -1,6 +1,7 @@
 #include "identifiers/digit_automaton.hpp"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <memory>
 
@@ -349,11 +350,96 @@ void close_over(const std::vector<NfaNode>& nodes, int node, bool follow_anchor,
   }
 }
 
+// The automaton while it is built, in the layout of DigitAutomaton's members.
+struct Tables {
+  std::vector<std::uint16_t> next;
+  std::vector<std::uint32_t> accept;
+  std::vector<std::uint32_t> accept_at_end;
+};
+
+constexpr std::uint16_t kDeadState = 0;
+constexpr std::uint16_t kStartState = 1;
+
+// Merges the states that no input distinguishes, and numbers the rest in breadth-first order from
+// the start state, so that the tables are as small as the patterns allow.
+Tables minimize(const Tables& tables) {
+  // Moore's partition refinement: states start in classes by what they accept, and a class splits
+  // while its states move on some digit to different classes.
+  const std::size_t count = tables.accept.size();
+  std::vector<std::uint32_t> class_of(count);
+  std::size_t classes = 0;
+  {
+    std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint32_t> by_accepts;
+    for (std::size_t state = 0; state < count; ++state) {
+      auto key = std::make_pair(tables.accept[state], tables.accept_at_end[state]);
+      class_of[state] = by_accepts.emplace(key, static_cast<std::uint32_t>(by_accepts.size())).first->second;
+    }
+    classes = by_accepts.size();
+  }
+  while (true) {
+    std::map<std::array<std::uint32_t, 11>, std::uint32_t> by_signature;
+    std::vector<std::uint32_t> refined(count);
+    for (std::size_t state = 0; state < count; ++state) {
+      std::array<std::uint32_t, 11> signature;
+      signature[0] = class_of[state];
+      for (std::size_t digit = 0; digit < 10; ++digit) signature[digit + 1] = class_of[tables.next[state * 10 + digit]];
+      refined[state] =
+          by_signature.emplace(signature, static_cast<std::uint32_t>(by_signature.size())).first->second;
+    }
+    class_of.swap(refined);
+    // Refinement only splits classes, so an unchanged count means that nothing split.
+    if (by_signature.size() == classes) break;
+    classes = by_signature.size();
+  }
+
+  // One old state stands for each class. The dead state's class keeps number 0. The start state's
+  // class takes number 1, unless nothing can match at all and it is the dead class too: state 1 is
+  // then a second dead state.
+  std::vector<std::uint32_t> representative(classes);
+  for (std::size_t state = count; state-- > 0;) representative[class_of[state]] = static_cast<std::uint32_t>(state);
+  constexpr std::uint32_t kUnnumbered = 0xffffffffu;
+  std::vector<std::uint32_t> number(classes, kUnnumbered);
+  std::vector<std::uint32_t> order;  // Classes by new number.
+  number[class_of[kDeadState]] = kDeadState;
+  order.push_back(class_of[kDeadState]);
+  if (class_of[kStartState] == class_of[kDeadState]) {
+    order.push_back(class_of[kDeadState]);
+  } else {
+    number[class_of[kStartState]] = kStartState;
+    order.push_back(class_of[kStartState]);
+    for (std::size_t next = kStartState; next < order.size(); ++next) {
+      const std::uint32_t old = representative[order[next]];
+      for (std::size_t digit = 0; digit < 10; ++digit) {
+        const std::uint32_t target = class_of[tables.next[old * 10 + digit]];
+        if (number[target] == kUnnumbered) {
+          number[target] = static_cast<std::uint32_t>(order.size());
+          order.push_back(target);
+        }
+      }
+    }
+  }
+
+  Tables minimal;
+  minimal.next.resize(order.size() * 10);
+  minimal.accept.resize(order.size());
+  minimal.accept_at_end.resize(order.size());
+  for (std::size_t state = 0; state < order.size(); ++state) {
+    const std::uint32_t old = representative[order[state]];
+    minimal.accept[state] = tables.accept[old];
+    minimal.accept_at_end[state] = tables.accept_at_end[old];
+    for (std::size_t digit = 0; digit < 10; ++digit) {
+      minimal.next[state * 10 + digit] = static_cast<std::uint16_t>(number[class_of[tables.next[old * 10 + digit]]]);
+    }
+  }
+  return minimal;
+}
+
 }  // namespace
 
 std::optional<DigitAutomaton> DigitAutomaton::compile(const std::vector<std::string_view>& patterns,
                                                       std::size_t max_states) {
   if (patterns.size() > 32) return std::nullopt;
+  max_states = std::min(max_states, kMaxStates);
 
   // One NFA entry per non-empty pattern, each ending in its own accept node.
   NfaBuilder builder;
@@ -392,14 +478,15 @@ std::optional<DigitAutomaton> DigitAutomaton::compile(const std::vector<std::str
   };
 
   // Subset construction. State 0 is the dead state, state 1 the start.
-  DigitAutomaton automaton;
-  std::map<std::vector<int>, std::uint32_t> state_ids;
+  Tables tables;
+  std::map<std::vector<int>, std::uint16_t> state_ids;
   std::vector<std::vector<int>> states;
-  auto intern = [&](std::vector<int> set) -> std::uint32_t {
-    auto [it, inserted] = state_ids.emplace(set, static_cast<std::uint32_t>(states.size()));
+  auto intern = [&](std::vector<int> set) -> std::uint16_t {
+    // Past max_states the id wraps, but compile() gives up at the top of the next round.
+    auto [it, inserted] = state_ids.emplace(set, static_cast<std::uint16_t>(states.size()));
     if (inserted) {
-      automaton.accept_.push_back(accepts(set, false));
-      automaton.accept_at_end_.push_back(accepts(set, true));
+      tables.accept.push_back(accepts(set, false));
+      tables.accept_at_end.push_back(accepts(set, true));
       states.push_back(std::move(set));
     }
     return it->second;
@@ -407,8 +494,8 @@ std::optional<DigitAutomaton> DigitAutomaton::compile(const std::vector<std::str
   // The dead state stays out of the map so that the start state is state 1 even when no
   // pattern can match anything.
   states.emplace_back();
-  automaton.accept_.push_back(0);
-  automaton.accept_at_end_.push_back(0);
+  tables.accept.push_back(0);
+  tables.accept_at_end.push_back(0);
   intern(closure(entries));
 
   for (std::size_t state = 0; state < states.size(); ++state) {
@@ -422,27 +509,33 @@ std::optional<DigitAutomaton> DigitAutomaton::compile(const std::vector<std::str
         if (n.kind == NfaNode::Kind::kDigits && (n.digits & (1u << digit))) moved.push_back(n.out);
       }
       std::vector<int> target_set = moved.empty() ? std::vector<int>() : closure(moved);
-      std::uint32_t target = target_set.empty() ? kDead : intern(std::move(target_set));
-      automaton.next_.push_back(target);
+      std::uint16_t target = target_set.empty() ? kDead : intern(std::move(target_set));
+      tables.next.push_back(target);
     }
   }
 
+  tables = minimize(tables);
+
   // What each state can still reach: its own matches at the end of the input, and those of its
   // successors, repeated until nothing changes (the automaton may have cycles).
-  automaton.reachable_ = automaton.accept_at_end_;
+  std::vector<std::uint32_t> reachable = tables.accept_at_end;
   for (bool changed = true; changed;) {
     changed = false;
-    for (std::size_t state = automaton.reachable_.size(); state-- > 1;) {
-      std::uint32_t mask = automaton.reachable_[state];
-      for (int digit = 0; digit < 10; ++digit) {
-        mask |= automaton.reachable_[automaton.next_[state * 10 + digit]];
-      }
-      if (mask != automaton.reachable_[state]) {
-        automaton.reachable_[state] = mask;
+    for (std::size_t state = reachable.size(); state-- > 1;) {
+      std::uint32_t mask = reachable[state];
+      for (int digit = 0; digit < 10; ++digit) mask |= reachable[tables.next[state * 10 + digit]];
+      if (mask != reachable[state]) {
+        reachable[state] = mask;
         changed = true;
       }
     }
   }
+
+  DigitAutomaton automaton;
+  automaton.next_ = std::move(tables.next);
+  automaton.accept_ = std::move(tables.accept);
+  automaton.accept_at_end_ = std::move(tables.accept_at_end);
+  automaton.reachable_ = std::move(reachable);
   return automaton;
 }
 

@@ -44,10 +44,20 @@ enum Desc : int {
   kDescCount,
 };
 
-enum class LengthCheck { kPossible, kPossibleLocalOnly, kTooShort, kTooLong, kInvalidLength };
+enum class LengthCheck : std::uint8_t { kPossible, kPossibleLocalOnly, kTooShort, kTooLong, kInvalidLength };
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
+}
+
+// True when `text` starts with `prefix`. The prefixes here are a few digits long, for which a loop
+// costs less than a call to memcmp.
+bool starts_with(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (text[i] != prefix[i]) return false;
+  }
+  return true;
 }
 
 bool is_literal_digits(std::string_view pattern) {
@@ -108,42 +118,50 @@ bool metadata_agrees_with_public_api(const i18n::phonenumbers::PhoneMetadataColl
 }  // namespace
 
 struct PhoneFastPath::Region {
-  std::string id;
+  // What parsing reads, first and together: a row's country brings a region of its own, often
+  // not in the cache, so the fewer cache lines it touches the better.
   int country_code = 0;
   std::string country_code_digits;
-
+  std::string international_prefix_literal;  // Set when the prefix is plain digits, such as "011".
+  std::string national_prefix;               // national_prefix_for_parsing
+  std::string first_alternative;             // "1" for "1|([2-9]\d{6})$": a literal first alternative.
+  bool national_prefix_is_literal = false;
+  bool transform_applies = false;  // A transform rule, and a capture group that can feed it.
+  // Main regions only: every region of the calling code lists no general length that this one
+  // lacks, so a number of a length this region rejects is valid nowhere under the code.
+  bool lengths_cover_calling_code = false;
+  // test_length() of a number of each length up to kLengthTable - 1.
+  static constexpr std::size_t kLengthTable = 32;
+  std::array<LengthCheck, kLengthTable> length_checks{};
+  // For each length, the descriptions that allow it: those without a list of lengths and those
+  // whose list contains it. Mobile is left out when it shares the fixed-line pattern, because
+  // GetNumberTypeHelper() then does not test it.
+  std::array<std::uint32_t, kMaxNsnLength + 1> descs_by_length{};
   DigitAutomaton descs;  // Bit i of a match is Desc i.
+  std::optional<DigitAutomaton> international_prefix;
+  std::optional<DigitAutomaton> national_prefix_pattern;
+  std::optional<DigitAutomaton> leading_digits;
+
+  // Read while the fast path is built.
+  std::string id;
   std::array<std::uint32_t, kDescCount> length_masks{};
   std::array<bool, kDescCount> lengths_listed{};
   std::vector<int> general_lengths;
   std::uint32_t local_only_lengths = 0;
   bool same_mobile_and_fixed_line = false;
-  // For each length, the descriptions that allow it: those without a list of lengths and those
-  // whose list contains it. Mobile is left out when it shares the fixed-line pattern, because
-  // GetNumberTypeHelper() then does not test it.
-  std::array<std::uint32_t, kMaxNsnLength + 1> descs_by_length{};
-  // Main regions only: every region of the calling code lists no general length that this one
-  // lacks, so a number of a length this region rejects is valid nowhere under the code.
-  bool lengths_cover_calling_code = false;
-
   std::string general_pattern;
   std::string leading_digits_pattern;
-  std::optional<DigitAutomaton> leading_digits;
-  std::string international_prefix_literal;  // Set when the prefix is plain digits, such as "011".
-  std::optional<DigitAutomaton> international_prefix;
-
-  std::string national_prefix;  // national_prefix_for_parsing
-  bool national_prefix_is_literal = false;
-  std::optional<DigitAutomaton> national_prefix_pattern;
-  bool transform_applies = false;  // A transform rule, and a capture group that can feed it.
-  std::string first_alternative;   // "1" for "1|([2-9]\d{6})$": a literal first alternative.
 
   bool general_matches(std::string_view number) const { return (descs.full_match(number) & 1u) != 0; }
 
-  // libphonenumber's TestNumberLength() against the general description.
   LengthCheck test_length(std::string_view number) const {
+    return number.size() < kLengthTable ? length_checks[number.size()] : compute_test_length(number.size());
+  }
+
+  // libphonenumber's TestNumberLength() against the general description.
+  LengthCheck compute_test_length(std::size_t size) const {
     if (general_lengths.empty() || general_lengths.front() == -1) return LengthCheck::kInvalidLength;
-    const int length = static_cast<int>(number.size());
+    const int length = static_cast<int>(size);
     if (length < 32 && (local_only_lengths & (1u << length))) return LengthCheck::kPossibleLocalOnly;
     if (general_lengths.front() == length) return LengthCheck::kPossible;
     if (general_lengths.front() > length) return LengthCheck::kTooShort;
@@ -174,7 +192,7 @@ struct PhoneFastPath::Region {
 
     std::uint64_t lengths = 0;
     if (national_prefix_is_literal) {
-      if (number.substr(0, national_prefix.size()) == national_prefix)
+      if (starts_with(number, national_prefix))
         lengths = 1ull << national_prefix.size();
     } else {
       lengths = national_prefix_pattern->prefix_match_lengths(number);
@@ -183,7 +201,7 @@ struct PhoneFastPath::Region {
     if (lengths == 0 || lengths == 1) return Strip::kUnchanged;
 
     std::size_t length = 0;
-    if (!first_alternative.empty() && number.substr(0, first_alternative.size()) == first_alternative) {
+    if (!first_alternative.empty() && starts_with(number, first_alternative)) {
       // ICU tries alternatives in order: a leading literal alternative such as the "1" of
       // "1|([2-9]\d{6})$" wins, and leaves every capture group, hence the transform, unused.
       length = first_alternative.size();
@@ -238,6 +256,9 @@ PhoneFastPath::PhoneFastPath() {
                                    metadata.general_desc().possible_length().end());
     for (int length : metadata.general_desc().possible_length_local_only()) {
       if (length >= 0 && length < 32) region->local_only_lengths |= 1u << length;
+    }
+    for (std::size_t length = 0; length < Region::kLengthTable; ++length) {
+      region->length_checks[length] = region->compute_test_length(length);
     }
     region->same_mobile_and_fixed_line = metadata.same_mobile_and_fixed_line_pattern();
     for (std::size_t length = 0; length <= kMaxNsnLength; ++length) {
@@ -513,7 +534,7 @@ FastPhoneOutcome PhoneFastPath::parse(const PhoneLayout& layout, std::string_vie
   } else {
     std::size_t idd_length = 0;
     if (const std::string& idd = region->international_prefix_literal;
-        !idd.empty() && digits.substr(0, idd.size()) == idd) {
+        !idd.empty() && starts_with(digits, idd)) {
       idd_length = idd.size();
     } else if (region->international_prefix) {
       // When a prefix pattern such as "0(?:0|[24-7]0|3[03])" can match only one non-empty prefix of
@@ -534,7 +555,7 @@ FastPhoneOutcome PhoneFastPath::parse(const PhoneLayout& layout, std::string_vie
   if (plus || after_prefix) {
     // libphonenumber retries a failed '+' number as a national one when it has a region, which
     // only "ZZ" rules out.
-    const bool retries = plus && region_code != "ZZ";
+    const bool retries = plus && !(region_code.size() == 2 && starts_with(region_code, "ZZ"));
     if (international.size() <= kMinNsnLength)
       return retries ? FastPhoneOutcome::kUnknown : FastPhoneOutcome::kNotPossible;
     for (std::size_t length = 1; length <= 3 && international[0] != '0'; ++length) {
@@ -555,7 +576,7 @@ FastPhoneOutcome PhoneFastPath::parse(const PhoneLayout& layout, std::string_vie
 
     // A national number may start with the region's own calling code ("1 415 ..." in the US).
     const std::string& code_digits = region->country_code_digits;
-    if (digits.substr(0, code_digits.size()) == code_digits) {
+    if (starts_with(digits, code_digits)) {
       std::string_view potential = digits.substr(code_digits.size());
       std::size_t prefix_length = 0;
       switch (region->strip_national_prefix(potential, prefix_length)) {

@@ -95,3 +95,35 @@ TEST_CASE("digit automaton refuses syntax outside its subset") {
   CHECK(DigitAutomaton::compile({""}).has_value());
   CHECK(DigitAutomaton::compile({""})->full_match("") == 0);
 }
+
+TEST_CASE("digit automaton merges equivalent states") {
+  // After "1" or "2" the same two digits remain, so the minimal automaton has the dead state, the
+  // start, one state for each of the three positions after it, and no more.
+  auto automaton = DigitAutomaton::compile({"(?:1\\d|2\\d)\\d"});
+  REQUIRE(automaton.has_value());
+  CHECK(automaton->state_count() == 5);
+  CHECK(automaton->full_match("123") == 1);
+  CHECK(automaton->full_match("293") == 1);
+  CHECK(automaton->full_match("323") == 0);
+  CHECK(automaton->full_match("12") == 0);
+
+  // A pattern that can match nothing still has its start state, apart from the dead state.
+  auto never = DigitAutomaton::compile({"", ""});
+  REQUIRE(never.has_value());
+  CHECK(never->state_count() == 2);
+  CHECK(never->reachable_matches("") == 0);
+
+  // The limit counts the states of the automaton before it is merged.
+  CHECK_FALSE(DigitAutomaton::compile({"\\d{3}"}, 3).has_value());
+}
+
+TEST_CASE("digit automaton reachable matches of prefixes") {
+  auto automaton = DigitAutomaton::compile({"12", "13\\d", "2\\d{2}"});
+  REQUIRE(automaton.has_value());
+  CHECK(automaton->reachable_matches("") == 0b111);
+  CHECK(automaton->reachable_matches("1") == 0b011);
+  CHECK(automaton->reachable_matches("13") == 0b010);
+  CHECK(automaton->reachable_matches("12") == 0b001);
+  CHECK(automaton->reachable_matches("3") == 0);
+  CHECK(automaton->reachable_matches("2999") == 0);
+}
