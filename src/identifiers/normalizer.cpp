@@ -32,11 +32,29 @@ char ascii_lower(char c) {
 void reset(NormalizedIdentifier& out, Field field) {
   out.field = field;
   out.normalized.clear();
-  out.sha256.clear();
   out.hashed = false;
   out.was_prehashed = false;
-  identifiers::recycle_reasons(out);
+  identifiers::recycle_error(out);
 }
+
+// Clears, when a value is done however it ended, what is left of the previous value: the warnings
+// that it did not overwrite, and the digest when this value has none. Both stay in place until
+// then so that their strings are overwritten rather than rebuilt.
+class PreviousValueCleanup {
+ public:
+  PreviousValueCleanup(NormalizedIdentifier& out, const identifiers::WarningCursor& warnings)
+      : out_(out), warnings_(warnings) {}
+  PreviousValueCleanup(const PreviousValueCleanup&) = delete;
+  PreviousValueCleanup& operator=(const PreviousValueCleanup&) = delete;
+  ~PreviousValueCleanup() {
+    identifiers::drop_stale_warnings(out_, warnings_.count);
+    if (!out_.hashed) out_.sha256.clear();
+  }
+
+ private:
+  NormalizedIdentifier& out_;
+  const identifiers::WarningCursor& warnings_;
+};
 
 }  // namespace
 
@@ -111,6 +129,8 @@ void Normalizer::normalize_into(Field field, std::string_view value, const RowCo
   using identifiers::reject;
   using identifiers::reject_format;
   reset(out, field);
+  identifiers::WarningCursor warnings;
+  PreviousValueCleanup cleanup(out, warnings);
 
   // Whether the platform takes the field at all.
   int index = static_cast<int>(field);
@@ -161,15 +181,12 @@ void Normalizer::normalize_into(Field field, std::string_view value, const RowCo
     return;
   }
 
-  identifiers::FieldContext context{profile_->platform, profile_->options, row, scan.ascii};
+  identifiers::FieldContext context{profile_->platform, profile_->options, row, scan.ascii, warnings};
   spec.rule(trimmed, context, out);
   if (out.error) {
     // Warnings about a value that is dropped anyway would only distract: keep the error alone.
     out.normalized.clear();
-    Reason error = std::move(*out.error);
-    out.error.reset();
-    identifiers::recycle_reasons(out);
-    out.error = std::move(error);
+    warnings.count = 0;
     return;
   }
   if (out.normalized.empty()) {

@@ -17,12 +17,20 @@
 
 namespace activation::identifiers {
 
+// The warnings of the value being normalized. A caller that reuses its NormalizedIdentifier
+// leaves the previous value's warnings in it: add_warning() overwrites them in place, so that their
+// strings keep their capacity, and drop_stale_warnings() removes those left over.
+struct WarningCursor {
+  std::size_t count = 0;  // The first `count` entries of out.warnings belong to this value.
+};
+
 // What a field rule may read besides the value itself.
 struct FieldContext {
   Platform platform;
   const NormalizerOptions& options;  // default_region is uppercase and supported by libphonenumber.
   const RowContext& row;
   bool ascii;  // Every byte of the value is below 0x80.
+  WarningCursor& warnings;
 };
 
 // Normalizes a trimmed, non-empty, valid UTF-8 value into `out.normalized`, or sets `out.error`
@@ -41,10 +49,13 @@ using ProfileFields = std::array<FieldSpec, kFieldCount>;
 const ProfileFields& profile_fields(Platform platform);
 
 // Reasons are recycled through a per-thread pool so that a value with a warning or an error does
-// not allocate once the pool has warmed up: recycle_reasons() moves the reasons of `out` into the
-// pool, and take_reason() hands one back with its strings cleared.
-void recycle_reasons(NormalizedIdentifier& out);
+// not allocate once the pool has warmed up: recycle_error() and drop_stale_warnings() move reasons
+// into the pool, and take_reason() hands one back with its strings cleared.
+void recycle_error(NormalizedIdentifier& out);
 Reason take_reason(std::string_view code);
+
+// Moves the warnings of `out` past the first `keep` into the pool.
+void drop_stale_warnings(NormalizedIdentifier& out, std::size_t keep);
 
 // Sets `out.error` to `code` with `message`.
 void reject(NormalizedIdentifier& out, std::string_view code, std::string_view message);
@@ -59,7 +70,7 @@ void reject_format(NormalizedIdentifier& out, std::string_view code, fmt::format
 }
 
 // Adds a warning `code` to `out` and returns its message, empty, for the caller to fill.
-std::string& add_warning(NormalizedIdentifier& out, std::string_view code);
+std::string& add_warning(NormalizedIdentifier& out, WarningCursor& cursor, std::string_view code);
 
 }  // namespace activation::identifiers
 

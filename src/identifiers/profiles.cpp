@@ -136,7 +136,7 @@ void phone_with(std::string_view value, const FieldContext& context, bool keep_p
   // Most phones of a list without a country column carry these warnings, so their messages are
   // built by appending rather than formatted.
   if (outcome.region_guessed) {
-    std::string& message = add_warning(out, kWarningPhoneRegionGuessed);
+    std::string& message = add_warning(out, context.warnings, kWarningPhoneRegionGuessed);
     if (outcome.row_region_failed) {
       message.append("does not fit ").append(row_region).append(", the row's country; read as a number of ");
     } else if (!row_value.empty()) {
@@ -147,7 +147,7 @@ void phone_with(std::string_view value, const FieldContext& context, bool keep_p
     message.append(default_region).append(", the default region");
   }
   if (!outcome.valid) {
-    add_warning(out, kWarningPhoneUnassignedRange)
+    add_warning(out, context.warnings, kWarningPhoneUnassignedRange)
         .assign(
             "the length fits, but the number is in no range that libphonenumber's numbering data lists as "
             "assigned; it is kept");
@@ -519,20 +519,24 @@ std::vector<Reason>& reason_pool() {
 
 }  // namespace
 
-void recycle_reasons(NormalizedIdentifier& out) {
-  // Most values carry no reason, and then the per-thread pool is not touched.
-  if (out.warnings.empty() && !out.error) return;
+// A bound keeps a thread that once saw a value with many reasons from holding them forever.
+constexpr std::size_t kMaxPooled = 16;
+
+void recycle_error(NormalizedIdentifier& out) {
+  if (!out.error) return;
   std::vector<Reason>& pool = reason_pool();
-  // A bound keeps a thread that once saw a value with many warnings from holding them forever.
-  constexpr std::size_t kMaxPooled = 16;
-  for (Reason& warning : out.warnings) {
-    if (pool.size() < kMaxPooled) pool.push_back(std::move(warning));
+  if (pool.size() < kMaxPooled) pool.push_back(std::move(*out.error));
+  out.error.reset();
+}
+
+void drop_stale_warnings(NormalizedIdentifier& out, std::size_t keep) {
+  // A value with at least as many warnings as the one before it leaves nothing to drop.
+  if (out.warnings.size() <= keep) return;
+  std::vector<Reason>& pool = reason_pool();
+  for (std::size_t i = keep; i < out.warnings.size(); ++i) {
+    if (pool.size() < kMaxPooled) pool.push_back(std::move(out.warnings[i]));
   }
-  out.warnings.clear();
-  if (out.error) {
-    if (pool.size() < kMaxPooled) pool.push_back(std::move(*out.error));
-    out.error.reset();
-  }
+  out.warnings.resize(keep);
 }
 
 Reason take_reason(std::string_view code) {
@@ -547,17 +551,19 @@ Reason take_reason(std::string_view code) {
   return reason;
 }
 
-std::string& add_warning(NormalizedIdentifier& out, std::string_view code) {
-  // Moved straight from the pool into place, without the temporary that take_reason() returns.
-  std::vector<Reason>& pool = reason_pool();
-  if (pool.empty()) {
-    out.warnings.emplace_back();
-  } else {
-    out.warnings.push_back(std::move(pool.back()));
-    pool.pop_back();
+std::string& add_warning(NormalizedIdentifier& out, WarningCursor& cursor, std::string_view code) {
+  if (cursor.count == out.warnings.size()) {
+    // Moved straight from the pool into place, without the temporary that take_reason() returns.
+    std::vector<Reason>& pool = reason_pool();
+    if (pool.empty()) {
+      out.warnings.emplace_back();
+    } else {
+      out.warnings.push_back(std::move(pool.back()));
+      pool.pop_back();
+    }
   }
-  Reason& warning = out.warnings.back();
-  warning.code.assign(code);
+  Reason& warning = out.warnings[cursor.count++];
+  if (warning.code != code) warning.code.assign(code);
   warning.message.clear();
   return warning.message;
 }

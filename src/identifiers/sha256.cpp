@@ -25,7 +25,9 @@ bool sha256(std::string_view data, Sha256Digest& digest) noexcept {
 }
 
 void hex_encode(const Sha256Digest& digest, std::string& out) {
-  char text[64];
+  // A string that held a digest before keeps its size, and is then overwritten without a copy.
+  out.resize(64);
+  char* text = out.data();
 #if defined(__SSE2__)
   // Sixteen bytes at a time: split each byte into its nibbles, turn a nibble n into '0' + n, plus
   // 39 more when n > 9 to reach 'a'..'f', then interleave the high and low nibbles. The digest is
@@ -65,7 +67,6 @@ void hex_encode(const Sha256Digest& digest, std::string& out) {
     text[2 * i + 1] = kHex[digest[i] & 0x0f];
   }
 #endif
-  out.assign(text, sizeof text);
 }
 
 bool sha256_hex_into(std::string_view data, std::string& out) {

@@ -439,6 +439,38 @@ TEST_CASE("normalize_into reuses the output") {
   CHECK(out.field == Field::kEmail);
   CHECK(out.normalized == "a@b.co");
   CHECK_FALSE(out.was_prehashed);
+
+  // A plain field after a hashed one has no digest.
+  meta.normalize_into(Field::kExternalId, "C-1", RowContext{}, out);
+  REQUIRE(out.ok());
+  CHECK_FALSE(out.hashed);
+  CHECK(out.sha256.empty());
+}
+
+TEST_CASE("normalize_into replaces earlier warnings") {
+  Normalizer meta = make(Platform::kMeta);
+  // Values with two, one and no warnings, in an order that grows and shrinks the list.
+  const std::vector<std::pair<std::string, std::string>> phones = {
+      {"043-797-5229", "Norway"}, {"(650) 253-0000", ""}, {"+44 20 7946 0958", ""},
+      {"043-797-5229", "Norway"}, {"915.112.1727", "Andorra"}, {"(650) 253-0000", ""},
+  };
+  NormalizedIdentifier out;
+  for (const auto& [phone, country] : phones) {
+    CAPTURE(phone);
+    CAPTURE(country);
+    NormalizedIdentifier fresh = meta.normalize(Field::kPhone, phone, RowContext{country});
+    meta.normalize_into(Field::kPhone, phone, RowContext{country}, out);
+    CHECK(out.warnings == fresh.warnings);
+    CHECK(out.sha256 == fresh.sha256);
+  }
+  meta.normalize_into(Field::kPhone, "043-797-5229", RowContext{"Norway"}, out);
+  CHECK(out.warnings.size() == 2);
+
+  // An error drops the warnings of the value that failed, and those of the value before it.
+  meta.normalize_into(Field::kPhone, "0000", RowContext{"Norway"}, out);
+  REQUIRE_FALSE(out.ok());
+  CHECK(out.warnings.empty());
+  CHECK(out.sha256.empty());
 }
 
 TEST_CASE("one normalizer serves many threads") {
