@@ -133,6 +133,44 @@ TEST_CASE("the SQLite ledger journal is empty after a flush and counts match") {
   sqlite3_finalize(statement);
   sqlite3_close_v2(db);
 }
+
+TEST_CASE("SQLite fold keeps other scopes' rows") {
+  ScratchDir dir;
+  const std::string path = dir.file("scopes.db");
+  auto store = open_store(path);
+  auto ledger = Ledger::create(store).value();
+  LedgerBatch meta = batch_of(0);
+  meta.updates = {add("m1", R"(["a"])"), add("m2", R"(["b"])")};
+  LedgerBatch google = batch_of(0);
+  google.destination = "google";
+  google.updates = {add("g1", R"(["c"])")};
+  REQUIRE(ledger->apply(meta).is_ok());
+  REQUIRE(ledger->apply(google).is_ok());
+
+  auto journal_rows = [&] {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* statement = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM ledger_journal", -1, &statement, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
+    const std::int64_t rows = sqlite3_column_int64(statement, 0);
+    sqlite3_finalize(statement);
+    sqlite3_close_v2(db);
+    return rows;
+  };
+  REQUIRE(ledger->flush("vip", "meta").is_ok());
+  CHECK(journal_rows() == 1);
+  CHECK(*ledger->count("vip", "meta") == 2);
+
+  // The rest of the journal is one scope's alone, and goes in one step.
+  REQUIRE(ledger->flush("vip", "google").is_ok());
+  CHECK(journal_rows() == 0);
+  auto found = ledger->lookup("vip", "google", std::vector<std::string>{"g1"});
+  REQUIRE(found.is_ok());
+  REQUIRE(found->front().has_value());
+  CHECK(found->front()->hashed_keys == R"(["c"])");
+  CHECK(*ledger->count("vip", "meta") == 2);
+}
 }
 
 }  // namespace

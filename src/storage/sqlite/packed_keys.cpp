@@ -22,11 +22,14 @@ constexpr std::array<std::string_view, 16> kNames = {
     "email", "phone", "first_name", "last_name", "first_initial", "city", "state", "zip",
     "country", "dob", "gender", "maid", "external_id", "dob_year", "dob_month", "dob_day"};
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
+// The value of each lowercase hex digit, and -1 for every other byte.
+constexpr std::array<std::int8_t, 256> kHexValues = [] {
+  std::array<std::int8_t, 256> values{};
+  values.fill(-1);
+  for (int i = 0; i < 10; ++i) values['0' + i] = static_cast<std::int8_t>(i);
+  for (int i = 0; i < 6; ++i) values['a' + i] = static_cast<std::int8_t>(10 + i);
+  return values;
+}();
 
 void append_length(std::string& out, std::size_t length) {
   while (length >= 0x80) {
@@ -59,6 +62,13 @@ bool append_literal(std::string_view packed, std::size_t& at, std::string& out) 
 // Reads a JSON string body from `text` at `at` (just after its opening quote) up to its closing
 // quote, which `at` is left on. Returns false when the text ends first.
 bool read_string_body(std::string_view text, std::size_t& at) {
+  // Most bodies have no escape: the first quote ends them.
+  const std::size_t quote = text.find('"', at);
+  if (quote == std::string_view::npos) return false;
+  if (text.substr(at, quote - at).find('\\') == std::string_view::npos) {
+    at = quote;
+    return true;
+  }
   while (at < text.size()) {
     if (text[at] == '"') return true;
     at += text[at] == '\\' ? 2 : 1;
@@ -78,19 +88,29 @@ void append_name(std::string& packed, std::string_view name) {
   packed.append(name);
 }
 
+// Decodes 64 lowercase hex digits into `digest`; false for any other text.
+bool decode_digest(std::string_view value, std::array<char, 33>& digest) {
+  if (value.size() != 64) return false;
+  digest[0] = kDigest;
+  int invalid = 0;
+  for (std::size_t i = 0; i < 32; ++i) {
+    const int high = kHexValues[static_cast<unsigned char>(value[2 * i])];
+    const int low = kHexValues[static_cast<unsigned char>(value[2 * i + 1])];
+    invalid |= high | low;  // Negative when either is not a hex digit.
+    digest[i + 1] = static_cast<char>((high << 4) | (low & 0x0f));
+  }
+  return invalid >= 0;
+}
+
 void append_value(std::string& packed, std::string_view value) {
-  bool digest = value.size() == 64;
-  for (std::size_t i = 0; digest && i < value.size(); ++i) digest = hex_value(value[i]) >= 0;
-  if (!digest) {
-    packed += kLiteralValue;
-    append_length(packed, value.size());
-    packed.append(value);
+  std::array<char, 33> digest;
+  if (decode_digest(value, digest)) {
+    packed.append(digest.data(), digest.size());
     return;
   }
-  packed += kDigest;
-  for (std::size_t i = 0; i < 64; i += 2) {
-    packed += static_cast<char>(hex_value(value[i]) * 16 + hex_value(value[i + 1]));
-  }
+  packed += kLiteralValue;
+  append_length(packed, value.size());
+  packed.append(value);
 }
 
 }  // namespace
@@ -145,11 +165,13 @@ bool unpack_keys(std::string_view packed, std::string& json_text) {
     const char kind = packed[at++];
     if (kind == kDigest) {
       if (packed.size() - at < 32) return false;
+      char hex[64];
       for (std::size_t i = 0; i < 32; ++i) {
         const auto byte = static_cast<unsigned char>(packed[at + i]);
-        json_text += kHex[byte >> 4];
-        json_text += kHex[byte & 0x0f];
+        hex[2 * i] = kHex[byte >> 4];
+        hex[2 * i + 1] = kHex[byte & 0x0f];
       }
+      json_text.append(hex, sizeof hex);
       at += 32;
     } else if (kind == kLiteralValue) {
       if (!append_literal(packed, at, json_text)) return false;

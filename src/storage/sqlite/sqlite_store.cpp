@@ -186,6 +186,10 @@ Status configure_connection(SqliteConnection& connection, const SqliteStoreOptio
   ACT_RETURN_IF_ERROR(connection.exec("PRAGMA temp_store = FILE"));
   // 16 MiB of page cache per connection keeps the hot indexes in memory without growing with the store.
   ACT_RETURN_IF_ERROR(connection.exec("PRAGMA cache_size = -16384"));
+  // A large sort, such as a journal fold's, may merge its runs on one helper thread. The fold runs
+  // after a distribution's reading has ended, when that core is free. The helper's sort buffer
+  // is bounded by the page cache's size too.
+  ACT_RETURN_IF_ERROR(connection.exec("PRAGMA threads = 1"));
   return Status();
 }
 
