@@ -61,7 +61,15 @@ bool RowProcessor::accepts(Field field) const noexcept {
 
 std::optional<Reason> RowProcessor::process(const SourceRow& row, RowIdentifiers& out,
                                             DestinationCounters& counters) {
-  out.identifiers.clear();
+  // The identifiers of the row before are overwritten in place, so their strings keep their capacity.
+  std::size_t count = 0;
+  auto add_identifier = [&](Field field, std::string_view value, DatePart part) {
+    if (count == out.identifiers.size()) out.identifiers.emplace_back();
+    WireIdentifier& identifier = out.identifiers[count++];
+    identifier.field = field;
+    identifier.value.assign(value);
+    identifier.part = part;
+  };
   out.fields_present = 0;
   out.fields_usable = 0;
   drops_.clear();
@@ -97,13 +105,13 @@ std::optional<Reason> RowProcessor::process(const SourceRow& row, RowIdentifiers
                                                              {DatePart::kMonth, normalized.substr(4, 2)},
                                                              {DatePart::kDay, normalized.substr(6, 2)}};
       for (const auto& [part, text] : parts) {
-        out.identifiers.push_back(
-            WireIdentifier{value.field, scratch_.hashed ? sha256_hex(text) : std::string(text), part});
+        add_identifier(value.field, scratch_.hashed ? sha256_hex(text) : std::string(text), part);
       }
       continue;
     }
-    out.identifiers.push_back(WireIdentifier{value.field, scratch_.wire_value(), DatePart::kWhole});
+    add_identifier(value.field, scratch_.wire_value(), DatePart::kWhole);
   }
+  out.identifiers.resize(count);
 
   if (out.fields_present == 0) return Reason{"no_identifier", "the row has no value in any mapped column"};
   if (!has_match_key(out.fields_usable)) {

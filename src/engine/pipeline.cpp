@@ -396,7 +396,7 @@ class Pipeline {
       switch (request_.mode) {
         case SyncMode::kAdd:
         case SyncMode::kReplace:
-          // The row's identifiers are not needed after this: its keys_json is kept for the ledger.
+          // The row's identifiers come back to it after the send (see below).
           adds.push_back(MemberOperation{OperationType::kAdd, row.ids.member_key, row.line,
                                          std::move(row.ids.identifiers)});
           add_rows.push_back(static_cast<int>(i));
@@ -445,6 +445,11 @@ class Pipeline {
       batch_number_ = batch.number;
       ++counters_.batches;
     }
+    // Each row takes back the identifiers its add was given, so that the next batch overwrites
+    // their strings in place rather than allocating new ones.
+    for (std::size_t i = 0; i < row_count; ++i) {
+      if (rows[i].add_index >= 0) rows[i].ids.identifiers = std::move(batch.operations[rows[i].add_index].identifiers);
+    }
 
     LedgerBatch ledger;
     ledger.audience = request_.audience.name;
@@ -479,8 +484,9 @@ class Pipeline {
         // The add decides the row because after a changed member's remove, only the add's outcome
         // shows whether the destination now has the member.
         outcome = added.outcome;
+        // The keys text moves: the row's next use is the next batch, which encodes it anew.
         ledger.updates.push_back(LedgerUpdate{
-            row.ids.member_key, row.ids.keys_json, LedgerOperation::kAdd, to_ledger(added.outcome),
+            row.ids.member_key, std::move(row.ids.keys_json), LedgerOperation::kAdd, to_ledger(added.outcome),
             added.outcome == RowOutcome::kAccepted ? "" : added.reason.code});
       }
       if (row.unchanged) ++counters_.unchanged;
