@@ -10,6 +10,7 @@ namespace activation {
 namespace {
 
 using testing::open_store;
+using testing::sqlite_exec;
 using testing::ScratchDir;
 
 LedgerBatch batch_of(JobId seen_by_job) {
@@ -147,29 +148,83 @@ TEST_CASE("SQLite fold keeps other scopes' rows") {
   REQUIRE(ledger->apply(meta).is_ok());
   REQUIRE(ledger->apply(google).is_ok());
 
-  auto journal_rows = [&] {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_stmt* statement = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM ledger_journal", -1, &statement, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
-    const std::int64_t rows = sqlite3_column_int64(statement, 0);
-    sqlite3_finalize(statement);
-    sqlite3_close_v2(db);
-    return rows;
-  };
+  auto journal_rows = [&] { return sqlite_exec(path, "SELECT count(*) FROM ledger_journal"); };
   REQUIRE(ledger->flush("vip", "meta").is_ok());
-  CHECK(journal_rows() == 1);
+  CHECK(journal_rows() == "1");
   CHECK(*ledger->count("vip", "meta") == 2);
 
   // The rest of the journal is one scope's alone, and goes in one step.
   REQUIRE(ledger->flush("vip", "google").is_ok());
-  CHECK(journal_rows() == 0);
+  CHECK(journal_rows() == "0");
   auto found = ledger->lookup("vip", "google", std::vector<std::string>{"g1"});
   REQUIRE(found.is_ok());
   REQUIRE(found->front().has_value());
   CHECK(found->front()->hashed_keys == R"(["c"])");
   CHECK(*ledger->count("vip", "meta") == 2);
+}
+
+TEST_CASE("SQLite fold ignores stale journal rows") {
+  ScratchDir dir;
+  const std::string path = dir.file("stale.db");
+  auto store = open_store(path);
+  auto ledger = Ledger::create(store).value();
+  LedgerBatch first = batch_of(7);
+  first.updates = {add("k1", R"(["old"])")};
+  first.seen_member_keys = {"k1"};
+  REQUIRE(ledger->apply(first).is_ok());
+  REQUIRE(ledger->flush("vip", "meta").is_ok());
+  LedgerBatch second = batch_of(9);
+  second.updates = {add("k1", R"(["new"])")};
+  second.seen_member_keys = {"k1"};
+  REQUIRE(ledger->apply(second).is_ok());
+  REQUIRE(ledger->flush("vip", "meta").is_ok());
+
+  // What a second fold of the same pair would apply after this one: journal rows older than the
+  // ledger row, with other keys and an older mark.
+  sqlite_exec(path,
+              "INSERT INTO ledger_journal (seq, scope_id, member_key, hashed_keys, operation, outcome, updated_at, "
+              "seen_job) SELECT 1, id, 'k1', '[\"stale\"]', 0, 0, 0, 5 FROM ledger_scopes");
+  REQUIRE(ledger->flush("vip", "meta").is_ok());
+  LedgerEntry entry = entry_of(*ledger, "k1");
+  CHECK(entry.hashed_keys == R"(["new"])");
+  CHECK(entry.last_seen_job == 9);
+  CHECK(sqlite_exec(path, "SELECT count(*) FROM ledger_journal") == "0");
+
+  // A newer row after the journal was emptied still wins: journal positions are never reused.
+  LedgerBatch third = batch_of(0);
+  third.updates = {add("k1", R"(["newest"])")};
+  REQUIRE(ledger->apply(third).is_ok());
+  CHECK(entry_of(*ledger, "k1").hashed_keys == R"(["newest"])");
+}
+
+TEST_CASE("SQLite store migrates a version 4 journal") {
+  ScratchDir dir;
+  const std::string path = dir.file("v4.db");
+  {
+    auto store = open_store(path);
+    auto ledger = Ledger::create(store).value();
+    LedgerBatch batch = batch_of(3);
+    batch.updates = {add("k1", R"(["a"])"), add("k2", R"(["b"])")};
+    batch.seen_member_keys = {"k1"};
+    REQUIRE(ledger->apply(batch).is_ok());
+  }
+  // Back to the version 4 layout, with the journal rows still unfolded.
+  sqlite_exec(path,
+              "ALTER TABLE ledger DROP COLUMN keys_seq; ALTER TABLE ledger DROP COLUMN seen_seq; "
+              "CREATE TABLE journal_v4 (seq INTEGER PRIMARY KEY, scope_id INTEGER NOT NULL, member_key TEXT NOT NULL, "
+              "hashed_keys TEXT, operation INTEGER, outcome INTEGER, reason TEXT, updated_at INTEGER NOT NULL, "
+              "seen_job INTEGER NOT NULL DEFAULT 0); INSERT INTO journal_v4 SELECT * FROM ledger_journal; "
+              "DROP TABLE ledger_journal; ALTER TABLE journal_v4 RENAME TO ledger_journal; "
+              "CREATE INDEX ledger_journal_scope ON ledger_journal(scope_id, seq); PRAGMA user_version = 4;");
+  REQUIRE(sqlite_exec(path, "SELECT count(*) FROM ledger_journal") == "3");
+
+  auto store = open_store(path);
+  auto ledger = Ledger::create(store).value();
+  CHECK(sqlite_exec(path, "PRAGMA user_version") == "5");
+  CHECK(entry_of(*ledger, "k1").hashed_keys == R"(["a"])");
+  CHECK(entry_of(*ledger, "k1").last_seen_job == 3);
+  CHECK(entry_of(*ledger, "k2").hashed_keys == R"(["b"])");
+  CHECK(sqlite_exec(path, "SELECT count(*) FROM ledger_journal") == "0");
 }
 }
 

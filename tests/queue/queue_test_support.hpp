@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 #include <libpq-fe.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -124,6 +125,28 @@ inline Result<std::shared_ptr<Store>> open_test_store(const std::string& path, S
     opened_paths().insert(path);
   }
   return open_postgresql_store(postgres_conninfo(), pg_options);
+}
+
+// Runs SQL on the SQLite file at `path` with the plain SQLite API, outside the library, and
+// returns the rows' values run together as text.
+inline std::string sqlite_exec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  std::string result;
+  char* error = nullptr;
+  [[maybe_unused]] const int rc = sqlite3_exec(
+      db, sql.c_str(),
+      [](void* out, int columns, char** values, char**) {
+        auto* text = static_cast<std::string*>(out);
+        for (int i = 0; i < columns; ++i) *text += values[i] != nullptr ? values[i] : "NULL";
+        return 0;
+      },
+      &result, &error);
+  [[maybe_unused]] const std::string message = error != nullptr ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(db);
+  REQUIRE_MESSAGE(rc == SQLITE_OK, message);
+  return result;
 }
 
 inline std::shared_ptr<Store> open_store(const std::string& path, SqliteStoreOptions options = {}) {

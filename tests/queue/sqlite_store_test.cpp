@@ -21,28 +21,8 @@ using testing::enqueue_ok;
 using testing::job_spec;
 using testing::make_queue;
 using testing::open_store;
+using testing::sqlite_exec;
 using testing::ScratchDir;
-
-// Runs one SQL statement on `path` with the plain SQLite API, outside the library.
-std::string sqlite_exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  std::string result;
-  char* error = nullptr;
-  const int rc = sqlite3_exec(
-      db, sql.c_str(),
-      [](void* out, int columns, char** values, char**) {
-        auto* text = static_cast<std::string*>(out);
-        for (int i = 0; i < columns; ++i) *text += values[i] != nullptr ? values[i] : "NULL";
-        return 0;
-      },
-      &result, &error);
-  const std::string message = error != nullptr ? error : "";
-  sqlite3_free(error);
-  sqlite3_close(db);
-  REQUIRE_MESSAGE(rc == SQLITE_OK, message);
-  return result;
-}
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

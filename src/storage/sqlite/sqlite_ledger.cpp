@@ -1,5 +1,5 @@
 // Checkpoints and the membership ledger in the SQLite store.
-#include <limits>
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -95,8 +95,8 @@ Result<std::int64_t> SqliteStore::scope_id(SqliteConnection& connection, std::st
 
 // Ledger updates are appended to ledger_journal in the batch's transaction. Appending at the end
 // of a rowid table writes a few pages per batch. Upserting random member keys into the ledger's
-// B-tree dirties one page per member once the ledger outgrows the page cache. The journal
-// is folded into the ledger in member-key order before the scope is read, and when a run ends
+// B-tree dirties one page per member once the ledger outgrows the page cache. The journal is
+// folded into the ledger in member-key order before the scope is read, and when a run ends
 // (flush_ledger), so that each ledger page is written once per fold rather than once per member.
 Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now) {
   if (batch.empty()) return Status();
@@ -134,9 +134,17 @@ Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const Ledg
   return Status();
 }
 
+// A fold sorts the pair's journal rows once, into a temporary table of the fold's own connection,
+// without the write lock. It then applies that table in write transactions of at most kFoldChunk
+// rows, each to its own range of member keys, so that a ledger page is written once per fold
+// however large the journal. Last, it deletes the folded journal rows. Another process may fold
+// the same pair meanwhile: keys_seq and seen_seq make a ledger row take only journal rows newer
+// than what it holds, so applying a row twice, or an older row after a newer one, changes nothing.
+// A fold that fails has deleted only journal rows it applied, and the next fold starts again from
+// the rest.
 Status SqliteStore::fold_journal(std::string_view audience, std::string_view destination) {
-  // Journal rows per write transaction: bounds how long one fold holds the write lock that claims
-  // and heartbeats of other workers wait for.
+  // Rows per write transaction: bounds how long one fold holds the write lock that claims and
+  // heartbeats of other workers wait for.
   constexpr std::int64_t kFoldChunk = 500'000;
   std::int64_t scope = 0;
   bool pending = false;
@@ -151,55 +159,106 @@ Status SqliteStore::fold_journal(std::string_view audience, std::string_view des
   }));
   if (!pending) return Status();
 
-  bool more = true;
-  while (more) {
-    ACT_RETURN_IF_ERROR(write("fold ledger journal", [&](SqliteConnection& connection) -> Status {
-      // Chunks follow the journal's order, so a later update of a member always wins.
-      std::int64_t last = 0;
+  std::lock_guard lock(fold_mutex_);
+  if (fold_connection_ == nullptr) {
+    ACT_ASSIGN_OR_RETURN(fold_connection_, open_extra_connection(/*read_only=*/false));
+    // The fold's commits are checkpointed as the writer's are, mostly off this thread.
+    sqlite3_wal_hook(fold_connection_->handle(), &SqliteStore::on_wal_commit, this);
+  }
+  SqliteConnection& connection = *fold_connection_;
+  Status status = fold_sorted_journal(connection, scope, kFoldChunk);
+  // The temporary table goes in any case; a fold that failed starts again from the journal.
+  Status dropped = connection.exec("DROP TABLE IF EXISTS temp.fold_rows");
+  return status.is_ok() ? dropped : status;
+}
+
+Status SqliteStore::fold_sorted_journal(SqliteConnection& connection, std::int64_t scope, std::int64_t chunk) {
+  // 1. Sort: a deferred transaction reads the journal and writes only the temporary database.
+  std::int64_t last = 0;
+  std::int64_t rows = 0;
+  ACT_RETURN_IF_ERROR(connection.exec("DROP TABLE IF EXISTS temp.fold_rows"));
+  ACT_RETURN_IF_ERROR(connection.exec(
+      "CREATE TEMP TABLE fold_rows (seq INTEGER NOT NULL, member_key TEXT NOT NULL, hashed_keys, "
+      "operation INTEGER, outcome INTEGER, reason TEXT, updated_at INTEGER NOT NULL, seen_job INTEGER NOT NULL)"));
+  ACT_RETURN_IF_ERROR(run_transaction(connection, "BEGIN", "sort ledger journal", [&](SqliteConnection& c) -> Status {
+    {
+      ACT_ASSIGN_OR_RETURN(auto newest, c.prepare("SELECT max(seq) FROM ledger_journal WHERE scope_id = ?1"));
+      newest.bind(1, scope);
+      ACT_ASSIGN_OR_RETURN(const bool row, newest.step());
+      if (!row || newest.column_is_null(0)) return Status();
+      last = newest.column_int64(0);
+    }
+    // Rows of a new table take rowids 1, 2, ... in insertion order: here, member key and then
+    // journal order.
+    ACT_ASSIGN_OR_RETURN(auto sort, c.prepare(
+        "INSERT INTO temp.fold_rows SELECT seq, member_key, hashed_keys, operation, outcome, reason, updated_at, "
+        "seen_job FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2 ORDER BY member_key, seq"));
+    sort.bind(1, scope).bind(2, last);
+    ACT_RETURN_IF_ERROR(sort.run());
+    ACT_ASSIGN_OR_RETURN(auto count, c.prepare("SELECT max(rowid) FROM temp.fold_rows"));
+    ACT_ASSIGN_OR_RETURN(const bool row, count.step());
+    if (row) rows = count.column_int64(0);
+    return Status();
+  }));
+  if (rows == 0) return Status();
+
+  // 2. Apply, in key order, chunk by chunk. A journal row's keys replace older ones only, and a
+  // member's newest mark in the chunk sets last_seen_job unless a newer mark is already there.
+  for (std::int64_t from = 1; from <= rows; from += chunk) {
+    const std::int64_t to = std::min(rows, from + chunk - 1);
+    ACT_RETURN_IF_ERROR(run_transaction(connection, "BEGIN IMMEDIATE", "fold ledger journal",
+                                        [&](SqliteConnection& c) -> Status {
       {
-        ACT_ASSIGN_OR_RETURN(auto bound, connection.prepare(
-            "SELECT seq FROM ledger_journal WHERE scope_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2"));
-        bound.bind(1, scope).bind(2, kFoldChunk - 1);
-        ACT_ASSIGN_OR_RETURN(const bool row, bound.step());
-        more = row;
-        last = row ? bound.column_int64(0) : std::numeric_limits<std::int64_t>::max();
-      }
-      {
-        ACT_ASSIGN_OR_RETURN(auto upsert, connection.prepare(
+        ACT_ASSIGN_OR_RETURN(auto upsert, c.prepare(
             "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
-            "last_seen_job) SELECT scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
-            "seen_job FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2 AND hashed_keys IS NOT NULL "
-            "ORDER BY member_key, seq ON CONFLICT (scope_id, member_key) DO UPDATE SET "
-            "hashed_keys = excluded.hashed_keys, operation = excluded.operation, outcome = excluded.outcome, "
-            "reason = excluded.reason, updated_at = excluded.updated_at, "
-            "last_seen_job = CASE WHEN excluded.last_seen_job = 0 THEN ledger.last_seen_job "
-            "ELSE excluded.last_seen_job END"));
-        upsert.bind(1, scope).bind(2, last);
+            "keys_seq) SELECT ?1, member_key, hashed_keys, operation, outcome, reason, updated_at, seq "
+            "FROM temp.fold_rows WHERE rowid BETWEEN ?2 AND ?3 AND hashed_keys IS NOT NULL ORDER BY rowid "
+            "ON CONFLICT (scope_id, member_key) DO UPDATE SET hashed_keys = excluded.hashed_keys, "
+            "operation = excluded.operation, outcome = excluded.outcome, reason = excluded.reason, "
+            "updated_at = excluded.updated_at, keys_seq = excluded.keys_seq "
+            "WHERE excluded.keys_seq > ledger.keys_seq"));
+        upsert.bind(1, scope).bind(2, from).bind(3, to);
         ACT_RETURN_IF_ERROR(upsert.run());
       }
+      // SQLite takes the bare column seen_job from the row with max(seq).
+      ACT_ASSIGN_OR_RETURN(auto seen, c.prepare(
+          "UPDATE ledger SET last_seen_job = marks.job, seen_seq = marks.seq FROM (SELECT member_key, "
+          "seen_job AS job, max(seq) AS seq FROM temp.fold_rows WHERE rowid BETWEEN ?2 AND ?3 AND seen_job <> 0 "
+          "GROUP BY member_key) AS marks WHERE ledger.scope_id = ?1 AND ledger.member_key = marks.member_key "
+          "AND marks.seq > ledger.seen_seq"));
+      seen.bind(1, scope).bind(2, from).bind(3, to);
+      return seen.run();
+    }));
+  }
+
+  // 3. Delete the folded journal rows. When the journal contains nothing else, it is emptied in
+  // one step: SQLite frees its pages whole instead of deleting row by row. Otherwise the rows go
+  // in chunks of journal order.
+  bool more = true;
+  while (more) {
+    ACT_RETURN_IF_ERROR(run_transaction(connection, "BEGIN IMMEDIATE", "delete folded ledger journal",
+                                        [&](SqliteConnection& c) -> Status {
       {
-        // The newest journal row of a member that names a job decides its last_seen_job. SQLite
-        // takes the bare column seen_job from the row with max(seq).
-        ACT_ASSIGN_OR_RETURN(auto seen, connection.prepare(
-            "UPDATE ledger SET last_seen_job = marks.job FROM (SELECT member_key, seen_job AS job, max(seq) "
-            "FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2 AND seen_job <> 0 GROUP BY member_key) "
-            "AS marks WHERE ledger.scope_id = ?1 AND ledger.member_key = marks.member_key"));
-        seen.bind(1, scope).bind(2, last);
-        ACT_RETURN_IF_ERROR(seen.run());
+        ACT_ASSIGN_OR_RETURN(auto rest, c.prepare(
+            "SELECT (SELECT min(scope_id) FROM ledger_journal), (SELECT max(scope_id) FROM ledger_journal), "
+            "(SELECT max(seq) FROM ledger_journal)"));
+        ACT_ASSIGN_OR_RETURN(const bool row, rest.step());
+        if (row && rest.column_int64(0) == scope && rest.column_int64(1) == scope && rest.column_int64(2) <= last) {
+          more = false;
+          return c.exec("DELETE FROM ledger_journal");
+        }
       }
-      // When the journal contains this scope's rows alone, all of them folded, it is emptied in one
-      // step: SQLite frees its pages whole instead of deleting row by row.
-      bool only_scope = false;
-      if (!more) {
-        ACT_ASSIGN_OR_RETURN(auto scopes, connection.prepare(
-            "SELECT (SELECT min(scope_id) FROM ledger_journal), (SELECT max(scope_id) FROM ledger_journal)"));
-        ACT_ASSIGN_OR_RETURN(const bool row, scopes.step());
-        only_scope = row && scopes.column_int64(0) == scope && scopes.column_int64(1) == scope;
+      std::int64_t bound = last;
+      {
+        ACT_ASSIGN_OR_RETURN(auto next, c.prepare(
+            "SELECT seq FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2 ORDER BY seq LIMIT 1 OFFSET ?3"));
+        next.bind(1, scope).bind(2, last).bind(3, chunk);
+        ACT_ASSIGN_OR_RETURN(const bool row, next.step());
+        more = row;
+        if (row) bound = next.column_int64(0) - 1;
       }
-      if (only_scope) return connection.exec("DELETE FROM ledger_journal");
-      ACT_ASSIGN_OR_RETURN(auto erase, connection.prepare(
-          "DELETE FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2"));
-      erase.bind(1, scope).bind(2, last);
+      ACT_ASSIGN_OR_RETURN(auto erase, c.prepare("DELETE FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2"));
+      erase.bind(1, scope).bind(2, bound);
       return erase.run();
     }));
   }

@@ -119,11 +119,39 @@ struct Migration {
   const char* sql;
 };
 
+// Migration 5: the journal position of what each ledger row holds. A fold sorts the journal
+// outside the write lock and applies it in several transactions, so two folds of one pair may
+// overlap: a row takes a journal row's keys only when that row is newer than the one whose keys
+// it has (keys_seq), and its last_seen_job only from a newer mark (seen_seq). Journal positions
+// must then never be reused, even after the journal was emptied, so the journal is rebuilt with
+// AUTOINCREMENT, keeping the rows it holds.
+constexpr const char* kMigration5 = R"sql(
+ALTER TABLE ledger ADD COLUMN keys_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ledger ADD COLUMN seen_seq INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE ledger_journal_v5 (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  scope_id INTEGER NOT NULL,
+  member_key TEXT NOT NULL,
+  hashed_keys,
+  operation INTEGER,
+  outcome INTEGER,
+  reason TEXT,
+  updated_at INTEGER NOT NULL,
+  seen_job INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO ledger_journal_v5 SELECT seq, scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at,
+  seen_job FROM ledger_journal;
+DROP TABLE ledger_journal;
+ALTER TABLE ledger_journal_v5 RENAME TO ledger_journal;
+CREATE INDEX ledger_journal_scope ON ledger_journal(scope_id, seq);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kMigration1},
     {2, kMigration2},
     {3, kMigration3},
     {4, kMigration4},
+    {5, kMigration5},
 };
 
 }  // namespace

@@ -12,7 +12,7 @@ namespace activation::internal {
 // PRAGMA application_id of every activation store: "ACTV" in ASCII.
 inline constexpr std::int64_t kStoreApplicationId = 0x41435456;
 // PRAGMA user_version written by the newest migration of this library.
-inline constexpr std::int64_t kStoreSchemaVersion = 4;
+inline constexpr std::int64_t kStoreSchemaVersion = 5;
 
 // Job states as stored: the numeric values of JobState.
 inline constexpr int kStateWaiting = 0;

@@ -363,9 +363,12 @@ Result<std::unique_ptr<SqliteConnection>> SqliteStore::open_extra_connection(boo
 
 Status SqliteStore::write(std::string_view action, const std::function<Status(SqliteConnection&)>& body) {
   std::lock_guard lock(write_mutex_);
-  SqliteConnection& connection = *writer_;
+  return run_transaction(*writer_, "BEGIN IMMEDIATE", action, body);
+}
 
-  ACT_ASSIGN_OR_RETURN(auto begin, connection.prepare("BEGIN IMMEDIATE"));
+Status SqliteStore::run_transaction(SqliteConnection& connection, const char* begin_sql, std::string_view action,
+                                   const std::function<Status(SqliteConnection&)>& body) {
+  ACT_ASSIGN_OR_RETURN(auto begin, connection.prepare(begin_sql));
   Status status = begin.run();
   if (!status.is_ok()) return status;
 

@@ -73,6 +73,9 @@ class SqliteStore final : public Store {
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT on the writer, rolling back when it fails.
   Status write(std::string_view action, const std::function<Status(SqliteConnection&)>& body);
+  // Runs `body` inside `begin` ... COMMIT on `connection`, rolling back and logging when it fails.
+  Status run_transaction(SqliteConnection& connection, const char* begin, std::string_view action,
+                         const std::function<Status(SqliteConnection&)>& body);
   // Runs `body` on a reader connection inside one read transaction, so that its queries see one
   // snapshot.
   Status read(const std::function<Status(SqliteConnection&)>& body);
@@ -92,6 +95,8 @@ class SqliteStore final : public Store {
   Status apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now_ms);
   // Moves the journaled ledger updates of (audience, destination) into the ledger.
   Status fold_journal(std::string_view audience, std::string_view destination);
+  // The steps of fold_journal() on the fold connection, `chunk` rows per write transaction.
+  Status fold_sorted_journal(SqliteConnection& connection, std::int64_t scope, std::int64_t chunk);
   Status conflict_status(SqliteConnection& connection, const Lease& lease, std::string_view action);
   Status check_lease(SqliteConnection& connection, const Lease& lease, std::string_view action);
 
@@ -100,6 +105,11 @@ class SqliteStore final : public Store {
 
   std::mutex write_mutex_;
   std::unique_ptr<SqliteConnection> writer_;
+
+  // The connection that folds the ledger journal. Its temporary table keeps a fold's sorted rows
+  // across the fold's transactions. The first fold opens it, and a process runs one fold at a time.
+  std::mutex fold_mutex_;
+  std::unique_ptr<SqliteConnection> fold_connection_;
 
   std::mutex readers_mutex_;
   std::condition_variable readers_available_;
