@@ -186,6 +186,10 @@ Status configure_connection(SqliteConnection& connection, const SqliteStoreOptio
   ACT_RETURN_IF_ERROR(connection.exec("PRAGMA temp_store = FILE"));
   // 16 MiB of page cache per connection keeps the hot indexes in memory without growing with the store.
   ACT_RETURN_IF_ERROR(connection.exec("PRAGMA cache_size = -16384"));
+  // A large transaction, such as a fold's chunk, grows the WAL file to its size. When the WAL
+  // starts over after a checkpoint, the file is cut back to 64 MiB, so that the disk it took
+  // returns to the system.
+  ACT_RETURN_IF_ERROR(connection.exec("PRAGMA journal_size_limit = 67108864"));
   // A large sort, such as a journal fold's, may merge its runs on one helper thread. The fold runs
   // after a distribution's reading has ended, when that core is free. The helper's sort buffer
   // is bounded by the page cache's size too.
@@ -284,8 +288,11 @@ void SqliteStore::start_checkpointer() {
 int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char* database, int wal_pages) {
   auto* store = static_cast<SqliteStore*>(self);
   if (wal_pages >= kInlineCheckpointPages) {
-    // SQLite calls this hook after the commit released its write lock, so checkpointing here is allowed.
-    sqlite3_wal_checkpoint_v2(db, database, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    // SQLite calls this hook after the commit released its write lock, so checkpointing here is
+    // allowed. A passive checkpoint gives up while the background one holds the checkpoint lock,
+    // and the WAL then grows past the limit with every large commit. RESTART waits for that lock
+    // and for readers, up to the busy timeout, so that the next write starts the WAL over.
+    sqlite3_wal_checkpoint_v2(db, database, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
   } else if (wal_pages >= kBackgroundCheckpointPages) {
     {
       std::lock_guard lock(store->checkpoint_mutex_);
