@@ -21,6 +21,12 @@ LedgerBatch batch_of(JobId seen_by_job) {
   return batch;
 }
 
+SqliteStoreOptions chunks_of(std::int64_t rows) {
+  SqliteStoreOptions options;
+  options.ledger_fold_chunk = rows;
+  return options;
+}
+
 LedgerUpdate add(const std::string& key, const std::string& keys_json) {
   return {key, keys_json, LedgerOperation::kAdd, LedgerOutcome::kAccepted, ""};
 }
@@ -34,8 +40,8 @@ LedgerEntry entry_of(Ledger& ledger, const std::string& key) {
 
 // Applies the same sequence of batches, reading the ledger after every batch when `read_between`
 // is set, and returns the ledger's entries at the end.
-std::vector<LedgerEntry> replay(const std::string& path, bool read_between) {
-  auto store = open_store(path);
+std::vector<LedgerEntry> replay(const std::string& path, bool read_between, SqliteStoreOptions options = {}) {
+  auto store = open_store(path, options);
   auto ledger = Ledger::create(store).value();
   std::vector<LedgerBatch> batches;
 
@@ -138,7 +144,7 @@ TEST_CASE("the SQLite ledger journal is empty after a flush and counts match") {
 TEST_CASE("SQLite fold keeps other scopes' rows") {
   ScratchDir dir;
   const std::string path = dir.file("scopes.db");
-  auto store = open_store(path);
+  auto store = open_store(path, chunks_of(1));
   auto ledger = Ledger::create(store).value();
   LedgerBatch meta = batch_of(0);
   meta.updates = {add("m1", R"(["a"])"), add("m2", R"(["b"])")};
@@ -164,37 +170,55 @@ TEST_CASE("SQLite fold keeps other scopes' rows") {
 }
 
 TEST_CASE("SQLite fold ignores stale journal rows") {
+  // One chunk folds in one transaction, smaller chunks through the sorted copy.
+  for (std::int64_t chunk : {500'000, 1}) {
+    CAPTURE(chunk);
+    ScratchDir dir;
+    const std::string path = dir.file("stale.db");
+    auto store = open_store(path, chunks_of(chunk));
+    auto ledger = Ledger::create(store).value();
+    LedgerBatch first = batch_of(7);
+    first.updates = {add("k1", R"(["old"])")};
+    first.seen_member_keys = {"k1"};
+    REQUIRE(ledger->apply(first).is_ok());
+    REQUIRE(ledger->flush("vip", "meta").is_ok());
+    LedgerBatch second = batch_of(9);
+    second.updates = {add("k1", R"(["new"])")};
+    second.seen_member_keys = {"k1"};
+    REQUIRE(ledger->apply(second).is_ok());
+    REQUIRE(ledger->flush("vip", "meta").is_ok());
+
+    // What a second fold of the same pair would apply after this one: journal rows older than the
+    // ledger row, with other keys and older marks.
+    sqlite_exec(path,
+                "INSERT INTO ledger_journal (seq, scope_id, member_key, hashed_keys, operation, outcome, updated_at, "
+                "seen_job) SELECT 1, id, 'k1', '[\"stale\"]', 0, 0, 0, 5 FROM ledger_scopes UNION ALL "
+                "SELECT 2, id, 'k1', NULL, NULL, NULL, 0, 4 FROM ledger_scopes");
+    REQUIRE(ledger->flush("vip", "meta").is_ok());
+    LedgerEntry entry = entry_of(*ledger, "k1");
+    CHECK(entry.hashed_keys == R"(["new"])");
+    CHECK(entry.last_seen_job == 9);
+    CHECK(sqlite_exec(path, "SELECT count(*) FROM ledger_journal") == "0");
+
+    // A newer row after the journal was emptied still wins: journal positions are never reused.
+    LedgerBatch third = batch_of(0);
+    third.updates = {add("k1", R"(["newest"])")};
+    REQUIRE(ledger->apply(third).is_ok());
+    CHECK(entry_of(*ledger, "k1").hashed_keys == R"(["newest"])");
+  }
+}
+
+TEST_CASE("SQLite fold in small chunks keeps batch order") {
   ScratchDir dir;
-  const std::string path = dir.file("stale.db");
-  auto store = open_store(path);
-  auto ledger = Ledger::create(store).value();
-  LedgerBatch first = batch_of(7);
-  first.updates = {add("k1", R"(["old"])")};
-  first.seen_member_keys = {"k1"};
-  REQUIRE(ledger->apply(first).is_ok());
-  REQUIRE(ledger->flush("vip", "meta").is_ok());
-  LedgerBatch second = batch_of(9);
-  second.updates = {add("k1", R"(["new"])")};
-  second.seen_member_keys = {"k1"};
-  REQUIRE(ledger->apply(second).is_ok());
-  REQUIRE(ledger->flush("vip", "meta").is_ok());
-
-  // What a second fold of the same pair would apply after this one: journal rows older than the
-  // ledger row, with other keys and an older mark.
-  sqlite_exec(path,
-              "INSERT INTO ledger_journal (seq, scope_id, member_key, hashed_keys, operation, outcome, updated_at, "
-              "seen_job) SELECT 1, id, 'k1', '[\"stale\"]', 0, 0, 0, 5 FROM ledger_scopes");
-  REQUIRE(ledger->flush("vip", "meta").is_ok());
-  LedgerEntry entry = entry_of(*ledger, "k1");
-  CHECK(entry.hashed_keys == R"(["new"])");
-  CHECK(entry.last_seen_job == 9);
-  CHECK(sqlite_exec(path, "SELECT count(*) FROM ledger_journal") == "0");
-
-  // A newer row after the journal was emptied still wins: journal positions are never reused.
-  LedgerBatch third = batch_of(0);
-  third.updates = {add("k1", R"(["newest"])")};
-  REQUIRE(ledger->apply(third).is_ok());
-  CHECK(entry_of(*ledger, "k1").hashed_keys == R"(["newest"])");
+  for (bool read_between : {false, true}) {
+    CAPTURE(read_between);
+    auto entries = replay(dir.file(read_between ? "read.db" : "once.db"), read_between, chunks_of(1));
+    CHECK(entries[0].last_seen_job == 6);
+    CHECK(entries[1].last_seen_job == 8);
+    CHECK(entries[1].operation == LedgerOperation::kRemove);
+    CHECK(entries[2].hashed_keys == R"(["3b"])");
+    CHECK(entries[2].last_seen_job == 5);
+  }
 }
 
 TEST_CASE("SQLite store migrates a version 4 journal") {
@@ -218,7 +242,7 @@ TEST_CASE("SQLite store migrates a version 4 journal") {
               "CREATE INDEX ledger_journal_scope ON ledger_journal(scope_id, seq); PRAGMA user_version = 4;");
   REQUIRE(sqlite_exec(path, "SELECT count(*) FROM ledger_journal") == "3");
 
-  auto store = open_store(path);
+  auto store = open_store(path, chunks_of(2));
   auto ledger = Ledger::create(store).value();
   CHECK(sqlite_exec(path, "PRAGMA user_version") == "5");
   CHECK(entry_of(*ledger, "k1").hashed_keys == R"(["a"])");

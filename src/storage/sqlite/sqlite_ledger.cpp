@@ -1,5 +1,6 @@
 // Checkpoints and the membership ledger in the SQLite store.
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -17,6 +18,11 @@ std::int64_t now_ms() {
 
 #define ACT_CHECKPOINT_COLUMNS "job_id, destination, batch_number, source_position, counters, session_state, updated_at"
 #define ACT_LEDGER_COLUMNS "member_key, hashed_keys, operation, outcome, reason, updated_at, last_seen_job"
+// The conflict clause of a fold's upsert: a row's keys replace those of an older journal row only.
+#define ACT_FOLD_UPSERT_CONFLICT                                                                           \
+  " ON CONFLICT (scope_id, member_key) DO UPDATE SET hashed_keys = excluded.hashed_keys, "                 \
+  "operation = excluded.operation, outcome = excluded.outcome, reason = excluded.reason, "                 \
+  "updated_at = excluded.updated_at, keys_seq = excluded.keys_seq WHERE excluded.keys_seq > ledger.keys_seq"
 
 Checkpoint read_checkpoint(const Statement& row) {
   Checkpoint checkpoint;
@@ -55,6 +61,35 @@ Result<LedgerEntry> read_entry(const Statement& row) {
   entry.updated_at = Timestamp(milliseconds(row.column_int64(5)));
   entry.last_seen_job = row.column_int64(6);
   return entry;
+}
+
+// Deletes, inside the caller's write transaction, up to `chunk` journal rows of `scope` at
+// positions up to `last`, and sets `more` when some are left. When the journal contains nothing
+// else, it is emptied in one step: SQLite frees its pages whole instead of deleting row by row.
+Status erase_folded_journal(SqliteConnection& connection, std::int64_t scope, std::int64_t last, std::int64_t chunk,
+                            bool& more) {
+  {
+    ACT_ASSIGN_OR_RETURN(auto rest, connection.prepare(
+        "SELECT (SELECT min(scope_id) FROM ledger_journal), (SELECT max(scope_id) FROM ledger_journal), "
+        "(SELECT max(seq) FROM ledger_journal)"));
+    ACT_ASSIGN_OR_RETURN(const bool row, rest.step());
+    if (row && rest.column_int64(0) == scope && rest.column_int64(1) == scope && rest.column_int64(2) <= last) {
+      more = false;
+      return connection.exec("DELETE FROM ledger_journal");
+    }
+  }
+  std::int64_t bound = last;
+  {
+    ACT_ASSIGN_OR_RETURN(auto next, connection.prepare(
+        "SELECT seq FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2 ORDER BY seq LIMIT 1 OFFSET ?3"));
+    next.bind(1, scope).bind(2, last).bind(3, chunk);
+    ACT_ASSIGN_OR_RETURN(const bool row, next.step());
+    more = row;
+    if (row) bound = next.column_int64(0) - 1;
+  }
+  ACT_ASSIGN_OR_RETURN(auto erase, connection.prepare("DELETE FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2"));
+  erase.bind(1, scope).bind(2, bound);
+  return erase.run();
 }
 
 }  // namespace
@@ -134,10 +169,11 @@ Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const Ledg
   return Status();
 }
 
-// A fold sorts the pair's journal rows once, into a temporary table of the fold's own connection,
-// without the write lock. It then applies that table in write transactions of at most kFoldChunk
-// rows, each to its own range of member keys, so that a ledger page is written once per fold
-// however large the journal. Last, it deletes the folded journal rows. Another process may fold
+// A journal of one chunk at most folds in one write transaction. A larger one is sorted once,
+// into a temporary table of the fold's own connection, without the write lock. The fold then
+// applies that table in write transactions of one chunk each (SqliteStoreOptions::
+// ledger_fold_chunk), each to its own range of member keys, so that a ledger page is written once
+// per fold however large the journal. Last, it deletes the folded journal rows. Another process may fold
 // the same pair meanwhile: keys_seq and seen_seq make a ledger row take only journal rows newer
 // than what it holds, so applying a row twice, or an older row after a newer one, changes nothing.
 // A fold that fails has deleted only journal rows it applied, and the next fold starts again from
@@ -145,9 +181,10 @@ Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const Ledg
 Status SqliteStore::fold_journal(std::string_view audience, std::string_view destination) {
   // Rows per write transaction: bounds how long one fold holds the write lock that claims and
   // heartbeats of other workers wait for.
-  constexpr std::int64_t kFoldChunk = 500'000;
+  const std::int64_t chunk = std::max<std::int64_t>(1, options_.ledger_fold_chunk);
   std::int64_t scope = 0;
   bool pending = false;
+  bool large = false;
   ACT_RETURN_IF_ERROR(read([&](SqliteConnection& connection) -> Status {
     ACT_ASSIGN_OR_RETURN(scope, scope_id(connection, audience, destination, false));
     if (scope == 0) return Status();
@@ -155,9 +192,42 @@ Status SqliteStore::fold_journal(std::string_view audience, std::string_view des
         "SELECT 1 FROM ledger_journal WHERE scope_id = ?1 LIMIT 1"));
     any.bind(1, scope);
     ACT_ASSIGN_OR_RETURN(pending, any.step());
+    if (!pending) return Status();
+    ACT_ASSIGN_OR_RETURN(auto beyond, connection.prepare(
+        "SELECT 1 FROM ledger_journal WHERE scope_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2"));
+    beyond.bind(1, scope).bind(2, chunk);
+    ACT_ASSIGN_OR_RETURN(large, beyond.step());
     return Status();
   }));
   if (!pending) return Status();
+
+  // A journal of one chunk at most, such as a mirror run's batch, folds in one write transaction
+  // straight from the journal: no sorted copy, and nothing for another fold to interleave with.
+  if (!large) {
+    return write("fold ledger journal", [&](SqliteConnection& connection) -> Status {
+      {
+        ACT_ASSIGN_OR_RETURN(auto upsert, connection.prepare(
+            "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
+            "keys_seq) SELECT scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, seq "
+            "FROM ledger_journal WHERE scope_id = ?1 AND hashed_keys IS NOT NULL ORDER BY member_key, seq"
+            ACT_FOLD_UPSERT_CONFLICT));
+        upsert.bind(1, scope);
+        ACT_RETURN_IF_ERROR(upsert.run());
+      }
+      {
+        ACT_ASSIGN_OR_RETURN(auto seen, connection.prepare(
+            "UPDATE ledger SET last_seen_job = marks.job, seen_seq = marks.seq FROM (SELECT member_key, "
+            "seen_job AS job, max(seq) AS seq FROM ledger_journal WHERE scope_id = ?1 AND seen_job <> 0 "
+            "GROUP BY member_key) AS marks WHERE ledger.scope_id = ?1 AND ledger.member_key = marks.member_key "
+            "AND marks.seq > ledger.seen_seq"));
+        seen.bind(1, scope);
+        ACT_RETURN_IF_ERROR(seen.run());
+      }
+      bool more = false;
+      return erase_folded_journal(connection, scope, std::numeric_limits<std::int64_t>::max(),
+                                  std::numeric_limits<std::int64_t>::max(), more);
+    });
+  }
 
   std::lock_guard lock(fold_mutex_);
   if (fold_connection_ == nullptr) {
@@ -166,7 +236,7 @@ Status SqliteStore::fold_journal(std::string_view audience, std::string_view des
     sqlite3_wal_hook(fold_connection_->handle(), &SqliteStore::on_wal_commit, this);
   }
   SqliteConnection& connection = *fold_connection_;
-  Status status = fold_sorted_journal(connection, scope, kFoldChunk);
+  Status status = fold_sorted_journal(connection, scope, chunk);
   // The temporary table goes in any case; a fold that failed starts again from the journal.
   Status dropped = connection.exec("DROP TABLE IF EXISTS temp.fold_rows");
   return status.is_ok() ? dropped : status;
@@ -212,11 +282,8 @@ Status SqliteStore::fold_sorted_journal(SqliteConnection& connection, std::int64
         ACT_ASSIGN_OR_RETURN(auto upsert, c.prepare(
             "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
             "keys_seq) SELECT ?1, member_key, hashed_keys, operation, outcome, reason, updated_at, seq "
-            "FROM temp.fold_rows WHERE rowid BETWEEN ?2 AND ?3 AND hashed_keys IS NOT NULL ORDER BY rowid "
-            "ON CONFLICT (scope_id, member_key) DO UPDATE SET hashed_keys = excluded.hashed_keys, "
-            "operation = excluded.operation, outcome = excluded.outcome, reason = excluded.reason, "
-            "updated_at = excluded.updated_at, keys_seq = excluded.keys_seq "
-            "WHERE excluded.keys_seq > ledger.keys_seq"));
+            "FROM temp.fold_rows WHERE rowid BETWEEN ?2 AND ?3 AND hashed_keys IS NOT NULL ORDER BY rowid"
+            ACT_FOLD_UPSERT_CONFLICT));
         upsert.bind(1, scope).bind(2, from).bind(3, to);
         ACT_RETURN_IF_ERROR(upsert.run());
       }
@@ -231,36 +298,13 @@ Status SqliteStore::fold_sorted_journal(SqliteConnection& connection, std::int64
     }));
   }
 
-  // 3. Delete the folded journal rows. When the journal contains nothing else, it is emptied in
-  // one step: SQLite frees its pages whole instead of deleting row by row. Otherwise the rows go
-  // in chunks of journal order.
+  // 3. Delete the folded journal rows.
   bool more = true;
   while (more) {
     ACT_RETURN_IF_ERROR(run_transaction(connection, "BEGIN IMMEDIATE", "delete folded ledger journal",
-                                        [&](SqliteConnection& c) -> Status {
-      {
-        ACT_ASSIGN_OR_RETURN(auto rest, c.prepare(
-            "SELECT (SELECT min(scope_id) FROM ledger_journal), (SELECT max(scope_id) FROM ledger_journal), "
-            "(SELECT max(seq) FROM ledger_journal)"));
-        ACT_ASSIGN_OR_RETURN(const bool row, rest.step());
-        if (row && rest.column_int64(0) == scope && rest.column_int64(1) == scope && rest.column_int64(2) <= last) {
-          more = false;
-          return c.exec("DELETE FROM ledger_journal");
-        }
-      }
-      std::int64_t bound = last;
-      {
-        ACT_ASSIGN_OR_RETURN(auto next, c.prepare(
-            "SELECT seq FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2 ORDER BY seq LIMIT 1 OFFSET ?3"));
-        next.bind(1, scope).bind(2, last).bind(3, chunk);
-        ACT_ASSIGN_OR_RETURN(const bool row, next.step());
-        more = row;
-        if (row) bound = next.column_int64(0) - 1;
-      }
-      ACT_ASSIGN_OR_RETURN(auto erase, c.prepare("DELETE FROM ledger_journal WHERE scope_id = ?1 AND seq <= ?2"));
-      erase.bind(1, scope).bind(2, bound);
-      return erase.run();
-    }));
+                                        [&](SqliteConnection& c) {
+                                          return erase_folded_journal(c, scope, last, chunk, more);
+                                        }));
   }
   return Status();
 }
