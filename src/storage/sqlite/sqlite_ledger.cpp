@@ -18,11 +18,23 @@ std::int64_t now_ms() {
 
 #define ACT_CHECKPOINT_COLUMNS "job_id, destination, batch_number, source_position, counters, session_state, updated_at"
 #define ACT_LEDGER_COLUMNS "member_key, hashed_keys, operation, outcome, reason, updated_at, last_seen_job"
-// The conflict clause of a fold's upsert: a row's keys replace those of an older journal row only.
-#define ACT_FOLD_UPSERT_CONFLICT                                                                           \
+// A fold's statements, over the journal rows that `rows` selects: a FROM ... WHERE clause with
+// the scope as ?1 and a range as ?2 and ?3. A row's keys replace those of an older journal row
+// only, and a member's newest mark sets last_seen_job unless a newer mark is already there.
+// SQLite takes the bare column seen_job from the row with max(seq).
+#define ACT_FOLD_UPSERT(rows, order)                                                                       \
+  "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, keys_seq) " \
+  "SELECT ?1, member_key, hashed_keys, operation, outcome, reason, updated_at, seq FROM " rows               \
+  " AND hashed_keys IS NOT NULL ORDER BY " order                                                           \
   " ON CONFLICT (scope_id, member_key) DO UPDATE SET hashed_keys = excluded.hashed_keys, "                 \
   "operation = excluded.operation, outcome = excluded.outcome, reason = excluded.reason, "                 \
   "updated_at = excluded.updated_at, keys_seq = excluded.keys_seq WHERE excluded.keys_seq > ledger.keys_seq"
+#define ACT_FOLD_MARKS(rows)                                                                               \
+  "UPDATE ledger SET last_seen_job = marks.job, seen_seq = marks.seq FROM (SELECT member_key, "            \
+  "seen_job AS job, max(seq) AS seq FROM " rows " AND seen_job <> 0 GROUP BY member_key) AS marks "        \
+  "WHERE ledger.scope_id = ?1 AND ledger.member_key = marks.member_key AND marks.seq > ledger.seen_seq"
+#define ACT_FOLD_FROM_JOURNAL "ledger_journal WHERE scope_id = ?1 AND seq BETWEEN ?2 AND ?3"
+#define ACT_FOLD_FROM_SORTED "temp.fold_rows WHERE rowid BETWEEN ?2 AND ?3"
 
 Checkpoint read_checkpoint(const Statement& row) {
   Checkpoint checkpoint;
@@ -61,6 +73,20 @@ Result<LedgerEntry> read_entry(const Statement& row) {
   entry.updated_at = Timestamp(milliseconds(row.column_int64(5)));
   entry.last_seen_job = row.column_int64(6);
   return entry;
+}
+
+// Runs a fold's upsert and marks statements (ACT_FOLD_UPSERT, ACT_FOLD_MARKS) over the rows
+// from `from` to `to`.
+Status apply_fold_rows(SqliteConnection& connection, const char* upsert_sql, const char* marks_sql,
+                       std::int64_t scope, std::int64_t from, std::int64_t to) {
+  {
+    ACT_ASSIGN_OR_RETURN(auto upsert, connection.prepare(upsert_sql));
+    upsert.bind(1, scope).bind(2, from).bind(3, to);
+    ACT_RETURN_IF_ERROR(upsert.run());
+  }
+  ACT_ASSIGN_OR_RETURN(auto marks, connection.prepare(marks_sql));
+  marks.bind(1, scope).bind(2, from).bind(3, to);
+  return marks.run();
 }
 
 // Deletes, inside the caller's write transaction, up to `chunk` journal rows of `scope` at
@@ -205,24 +231,9 @@ Status SqliteStore::fold_journal(std::string_view audience, std::string_view des
   // straight from the journal: no sorted copy, and nothing for another fold to interleave with.
   if (!large) {
     return write("fold ledger journal", [&](SqliteConnection& connection) -> Status {
-      {
-        ACT_ASSIGN_OR_RETURN(auto upsert, connection.prepare(
-            "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
-            "keys_seq) SELECT scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, seq "
-            "FROM ledger_journal WHERE scope_id = ?1 AND hashed_keys IS NOT NULL ORDER BY member_key, seq"
-            ACT_FOLD_UPSERT_CONFLICT));
-        upsert.bind(1, scope);
-        ACT_RETURN_IF_ERROR(upsert.run());
-      }
-      {
-        ACT_ASSIGN_OR_RETURN(auto seen, connection.prepare(
-            "UPDATE ledger SET last_seen_job = marks.job, seen_seq = marks.seq FROM (SELECT member_key, "
-            "seen_job AS job, max(seq) AS seq FROM ledger_journal WHERE scope_id = ?1 AND seen_job <> 0 "
-            "GROUP BY member_key) AS marks WHERE ledger.scope_id = ?1 AND ledger.member_key = marks.member_key "
-            "AND marks.seq > ledger.seen_seq"));
-        seen.bind(1, scope);
-        ACT_RETURN_IF_ERROR(seen.run());
-      }
+      ACT_RETURN_IF_ERROR(apply_fold_rows(connection, ACT_FOLD_UPSERT(ACT_FOLD_FROM_JOURNAL, "member_key, seq"),
+                                          ACT_FOLD_MARKS(ACT_FOLD_FROM_JOURNAL), scope, 0,
+                                          std::numeric_limits<std::int64_t>::max()));
       bool more = false;
       return erase_folded_journal(connection, scope, std::numeric_limits<std::int64_t>::max(),
                                   std::numeric_limits<std::int64_t>::max(), more);
@@ -277,25 +288,11 @@ Status SqliteStore::fold_sorted_journal(SqliteConnection& connection, std::int64
   for (std::int64_t from = 1; from <= rows; from += chunk) {
     const std::int64_t to = std::min(rows, from + chunk - 1);
     ACT_RETURN_IF_ERROR(run_transaction(connection, "BEGIN IMMEDIATE", "fold ledger journal",
-                                        [&](SqliteConnection& c) -> Status {
-      {
-        ACT_ASSIGN_OR_RETURN(auto upsert, c.prepare(
-            "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
-            "keys_seq) SELECT ?1, member_key, hashed_keys, operation, outcome, reason, updated_at, seq "
-            "FROM temp.fold_rows WHERE rowid BETWEEN ?2 AND ?3 AND hashed_keys IS NOT NULL ORDER BY rowid"
-            ACT_FOLD_UPSERT_CONFLICT));
-        upsert.bind(1, scope).bind(2, from).bind(3, to);
-        ACT_RETURN_IF_ERROR(upsert.run());
-      }
-      // SQLite takes the bare column seen_job from the row with max(seq).
-      ACT_ASSIGN_OR_RETURN(auto seen, c.prepare(
-          "UPDATE ledger SET last_seen_job = marks.job, seen_seq = marks.seq FROM (SELECT member_key, "
-          "seen_job AS job, max(seq) AS seq FROM temp.fold_rows WHERE rowid BETWEEN ?2 AND ?3 AND seen_job <> 0 "
-          "GROUP BY member_key) AS marks WHERE ledger.scope_id = ?1 AND ledger.member_key = marks.member_key "
-          "AND marks.seq > ledger.seen_seq"));
-      seen.bind(1, scope).bind(2, from).bind(3, to);
-      return seen.run();
-    }));
+                                        [&](SqliteConnection& c) {
+                                          return apply_fold_rows(c, ACT_FOLD_UPSERT(ACT_FOLD_FROM_SORTED, "rowid"),
+                                                                 ACT_FOLD_MARKS(ACT_FOLD_FROM_SORTED), scope, from,
+                                                                 to);
+                                        }));
   }
 
   // 3. Delete the folded journal rows.
