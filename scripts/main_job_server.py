@@ -42,9 +42,11 @@ def configure(port, config_path):
 # (docs/platforms/). Every platform also lacks the rows without an identifier it accepts, because
 # those are invalid and never sent ("invalid" in `activate status JOB`).
 WHY = {
-    "meta": "counts rows, not members: a member with two phones is sent as two rows",
+    "meta": "counts rows, not members: a member with two phones is sent as two rows, and a "
+            "request holds 10,000 rows at most, so a batch takes two or more requests",
     "google": "merges members who share an identifier (an email or a phone) into one",
-    "linkedin": "counts members: one element per member, keyed by its hashed identifiers",
+    "linkedin": "counts members: one element per member, keyed by its hashed identifiers, or by "
+                "name and country when it has none; elements with the same key are one member",
     "tiktok": "counts rows, not members: a member with two phones is sent as two rows",
     "snapchat": "counts identifiers, not members: each distinct email, phone and MAID once",
     "webhook": "counts members: one operation per member, keyed by its member key",
@@ -63,6 +65,10 @@ def report(port):
         for audience in call(port, f"/__inspect/{platform}/audiences")["audiences"]:
             count = audience.get("member_count", audience.get("identifier_count", "?"))
             unit = {"snapchat": "identifiers", "tiktok": "rows"}.get(platform, "members")
+            if platform == "linkedin":
+                counters = call(port, f"/__inspect/linkedin/audiences/{audience['id']}?members=0")["counters"]
+                unit += (f"; {counters['adds']:,} elements added, {counters['duplicate_adds']:,} of them "
+                         "to a member already there")
             lines.append((platform, audience.get("name", audience.get("id")), count, unit))
     for receiver in call(port, "/__inspect/webhook/audiences")["audiences"]:
         lines.append(("webhook", receiver["name"], receiver["member_count"], "members"))
