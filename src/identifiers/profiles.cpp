@@ -512,15 +512,21 @@ const ProfileFields& profile_fields(Platform platform) {
 
 namespace {
 
+// A bound keeps a thread that once saw a value with many reasons from keeping them forever.
+constexpr std::size_t kMaxPooled = 16;
+
+// Returns this thread's pool. Its capacity is reserved up front, so that a push never allocates:
+// drop_stale_warnings() runs in a destructor, where an allocation failure could not be reported.
 std::vector<Reason>& reason_pool() {
-  thread_local std::vector<Reason> pool;
+  thread_local std::vector<Reason> pool = [] {
+    std::vector<Reason> reserved;
+    reserved.reserve(kMaxPooled);
+    return reserved;
+  }();
   return pool;
 }
 
 }  // namespace
-
-// A bound keeps a thread that once saw a value with many reasons from holding them forever.
-constexpr std::size_t kMaxPooled = 16;
 
 void recycle_error(NormalizedIdentifier& out) {
   if (!out.error) return;

@@ -173,6 +173,11 @@ TEST_CASE("bad store paths and options are rejected") {
   ScratchDir dir;
   auto bad = open_sqlite_store(dir.file("q.db"), options);
   CHECK(bad.status().message() == "reader_connections is 0; expected 1 to 64");
+  SqliteStoreOptions no_chunk;
+  no_chunk.ledger_fold_chunk = 0;
+  auto unchunked = open_sqlite_store(dir.file("q.db"), no_chunk);
+  CHECK(unchunked.status().code() == StatusCode::kInvalidArgument);
+  CHECK(unchunked.status().message() == "ledger_fold_chunk is 0; expected 1 or more");
 }
 
 // Mounts a tmpfs on `dir` for the tests that need a real read-only or full file system. Needs

@@ -184,9 +184,9 @@ struct SqliteStoreOptions {
   // How often wait_for_activity() checks for writes by other processes when inotify cannot watch
   // the WAL file; with inotify those writes wake waiters at once.
   std::chrono::milliseconds cross_process_poll{std::chrono::milliseconds(20)};
-  // Ledger journal rows that a fold applies per write transaction (docs/queue.md). Larger chunks
-  // fold faster, and hold the write lock that other writers wait for longer: a 500,000-row chunk
-  // took about 1 s on the project's 2-core machines. At least 1.
+  // Ledger journal rows that a fold applies per write transaction, 1 or more (docs/queue.md).
+  // Larger chunks fold faster and hold the write lock longer: a 500,000-row chunk took about 1 s on
+  // the project's 2-core machines.
   std::int64_t ledger_fold_chunk = 500'000;
   Logger logger;
 };

@@ -207,7 +207,7 @@ Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const Ledg
 Status SqliteStore::fold_journal(std::string_view audience, std::string_view destination) {
   // Rows per write transaction: bounds how long one fold holds the write lock that claims and
   // heartbeats of other workers wait for.
-  const std::int64_t chunk = std::max<std::int64_t>(1, options_.ledger_fold_chunk);
+  const std::int64_t chunk = options_.ledger_fold_chunk;
   std::int64_t scope = 0;
   bool pending = false;
   bool large = false;
@@ -227,8 +227,7 @@ Status SqliteStore::fold_journal(std::string_view audience, std::string_view des
   }));
   if (!pending) return Status();
 
-  // A journal of one chunk at most, such as a mirror run's batch, folds in one write transaction
-  // straight from the journal: no sorted copy, and nothing for another fold to interleave with.
+  // A small journal, such as a mirror run's batch, needs no sorted copy.
   if (!large) {
     return write("fold ledger journal", [&](SqliteConnection& connection) -> Status {
       ACT_RETURN_IF_ERROR(apply_fold_rows(connection, ACT_FOLD_UPSERT(ACT_FOLD_FROM_JOURNAL, "member_key, seq"),
@@ -248,7 +247,8 @@ Status SqliteStore::fold_journal(std::string_view audience, std::string_view des
   }
   SqliteConnection& connection = *fold_connection_;
   Status status = fold_sorted_journal(connection, scope, chunk);
-  // The temporary table goes in any case; a fold that failed starts again from the journal.
+  // The temporary table is dropped in any case, because a fold that failed starts again from the
+  // journal.
   Status dropped = connection.exec("DROP TABLE IF EXISTS temp.fold_rows");
   return status.is_ok() ? dropped : status;
 }

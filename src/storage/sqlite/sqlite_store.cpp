@@ -49,6 +49,9 @@ Status validate_options(const std::string& path, const SqliteStoreOptions& optio
     return invalid_argument(
         fmt::format("cross_process_poll is {} ms; expected 1 or more", options.cross_process_poll.count()));
   }
+  if (options.ledger_fold_chunk < 1) {
+    return invalid_argument(fmt::format("ledger_fold_chunk is {}; expected 1 or more", options.ledger_fold_chunk));
+  }
   return Status();
 }
 
@@ -190,9 +193,9 @@ Status configure_connection(SqliteConnection& connection, const SqliteStoreOptio
   // starts over after a checkpoint, the file is cut back to 64 MiB, so that the disk it took
   // returns to the system.
   ACT_RETURN_IF_ERROR(connection.exec("PRAGMA journal_size_limit = 67108864"));
-  // A large sort, such as a journal fold's, may merge its runs on one helper thread. The fold runs
-  // after a distribution's reading has ended, when that core is free. The helper's sort buffer
-  // is bounded by the page cache's size too.
+  // A large sort, such as a journal fold's, may merge its runs on one helper thread. The final
+  // fold of a distribution runs after its reading has ended, when that core is free. The helper's
+  // sort buffer is bounded by the page cache's size too.
   ACT_RETURN_IF_ERROR(connection.exec("PRAGMA threads = 1"));
   return Status();
 }
