@@ -484,7 +484,7 @@ class Pipeline {
         // The add decides the row because after a changed member's remove, only the add's outcome
         // shows whether the destination now has the member.
         outcome = added.outcome;
-        // The keys text moves: the row's next use is the next batch, which encodes it anew.
+        // The keys text is moved, because the next batch encodes the row's keys anew.
         ledger.updates.push_back(LedgerUpdate{
             row.ids.member_key, std::move(row.ids.keys_json), LedgerOperation::kAdd, to_ledger(added.outcome),
             added.outcome == RowOutcome::kAccepted ? "" : added.reason.code});

@@ -482,7 +482,8 @@ std::optional<DigitAutomaton> DigitAutomaton::compile(const std::vector<std::str
   std::map<std::vector<int>, std::uint16_t> state_ids;
   std::vector<std::vector<int>> states;
   auto intern = [&](std::vector<int> set) -> std::uint16_t {
-    // Past max_states the id wraps, but compile() gives up at the top of the next round.
+    // Beyond max_states the 16-bit id wraps, but compile() returns nullopt at the top of the next
+    // round, before any wrapped id is used.
     auto [it, inserted] = state_ids.emplace(set, static_cast<std::uint16_t>(states.size()));
     if (inserted) {
       tables.accept.push_back(accepts(set, false));

@@ -37,9 +37,9 @@ void reset(NormalizedIdentifier& out, Field field) {
   identifiers::recycle_error(out);
 }
 
-// Clears, when a value is done however it ended, what is left of the previous value: the warnings
-// that it did not overwrite, and the digest when this value has none. Both stay in place until
-// then so that their strings are overwritten rather than rebuilt.
+// A guard that clears what is left of the previous value once this value is done, however it
+// ended: the warnings it did not overwrite, and the digest when this value has none. Both stay in
+// place until then so that their strings are overwritten rather than rebuilt.
 class PreviousValueCleanup {
  public:
   PreviousValueCleanup(NormalizedIdentifier& out, const identifiers::WarningCursor& warnings)

@@ -88,7 +88,8 @@ void append_name(std::string& packed, std::string_view name) {
   packed.append(name);
 }
 
-// Decodes 64 lowercase hex digits into `digest`; false for any other text.
+// Decodes 64 lowercase hex digits into `digest` after the kDigest byte. Returns false for any other
+// text.
 bool decode_digest(std::string_view value, std::array<char, 33>& digest) {
   if (value.size() != 64) return false;
   digest[0] = kDigest;

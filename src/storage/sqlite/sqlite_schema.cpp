@@ -119,7 +119,7 @@ struct Migration {
   const char* sql;
 };
 
-// Migration 5: the journal position of what each ledger row holds. A fold sorts the journal
+// Migration 5: the journal position of each ledger row's keys and mark. A fold sorts the journal
 // outside the write lock and applies it in several transactions, so two folds of one pair may
 // overlap: a row takes a journal row's keys only when that row is newer than the one whose keys
 // it has (keys_seq), and its last_seen_job only from a newer mark (seen_seq). Journal positions

@@ -95,7 +95,8 @@ class SqliteStore final : public Store {
   Status apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now_ms);
   // Moves the journaled ledger updates of (audience, destination) into the ledger.
   Status fold_journal(std::string_view audience, std::string_view destination);
-  // The steps of fold_journal() on the fold connection, `chunk` rows per write transaction.
+  // Folds a journal larger than one chunk on the fold connection: sorts it, applies it `chunk` rows
+  // per write transaction, and deletes it.
   Status fold_sorted_journal(SqliteConnection& connection, std::int64_t scope, std::int64_t chunk);
   Status conflict_status(SqliteConnection& connection, const Lease& lease, std::string_view action);
   Status check_lease(SqliteConnection& connection, const Lease& lease, std::string_view action);
