@@ -146,6 +146,40 @@ TEST_CASE("the SQLite ledger journal is empty after a flush and counts match") {
   sqlite3_close_v2(db);
 }
 
+TEST_CASE("SQLite journal keeps batch order across statements") {
+  // The journal takes a batch 32 rows per statement and the rest one by one. A member that comes
+  // back later in the batch, in the same statement or another, must keep its last update.
+  ScratchDir dir;
+  auto store = open_store(dir.file("order.db"));
+  auto ledger = Ledger::create(store).value();
+  const std::string digest(64, 'a');
+  LedgerBatch batch = batch_of(0);
+  for (int i = 0; i < 70; ++i) {
+    std::string key = "m" + std::to_string(i);
+    if (i == 3 || i == 40 || i == 69) key = "again";
+    if (i == 10 || i == 35) key = "twice";
+    if (i == 33 || i == 50) key = "near";
+    // Packed and unpacked forms alternate.
+    std::string keys = i % 2 == 0 ? R"([["email",")" + digest + R"("],["phone","p)" + std::to_string(i) + R"("]])"
+                                   : R"(["v)" + std::to_string(i) + R"("])";
+    batch.updates.push_back(add(key, keys));
+  }
+  REQUIRE(ledger->apply(batch).is_ok());
+  // Marks go in the same way: 33 of them are one statement and one row.
+  LedgerBatch marks = batch_of(9);
+  for (int i = 0; i < 33; ++i) marks.seen_member_keys.push_back("m" + std::to_string(i + 20));
+  REQUIRE(ledger->apply(marks).is_ok());
+  REQUIRE(ledger->flush("vip", "meta").is_ok());
+
+  CHECK(*ledger->count("vip", "meta") == 70 - 4);
+  CHECK(entry_of(*ledger, "again").hashed_keys == R"(["v69"])");
+  CHECK(entry_of(*ledger, "twice").hashed_keys == R"(["v35"])");
+  CHECK(entry_of(*ledger, "near").hashed_keys == R"([["email",")" + digest + R"("],["phone","p50"]])");
+  CHECK(entry_of(*ledger, "m68").hashed_keys == R"([["email",")" + digest + R"("],["phone","p68"]])");
+  CHECK(entry_of(*ledger, "m52").last_seen_job == 9);
+  CHECK(entry_of(*ledger, "m19").last_seen_job == 0);
+}
+
 TEST_CASE("SQLite fold keeps other scopes' rows") {
   ScratchDir dir;
   const std::string path = dir.file("scopes.db");

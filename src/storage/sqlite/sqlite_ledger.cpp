@@ -1,5 +1,6 @@
 // Checkpoints and the membership ledger in the SQLite store.
 #include <algorithm>
+#include <array>
 #include <limits>
 
 #include <fmt/format.h>
@@ -154,42 +155,105 @@ Result<std::int64_t> SqliteStore::scope_id(SqliteConnection& connection, std::st
   return id;
 }
 
+namespace {
+
+// Rows per INSERT statement when a batch is appended to the journal. A statement's own cost (its
+// run, and the AUTOINCREMENT counter it reads and writes) then falls on many rows: in a test of a
+// million journal rows, 32 rows per statement took about half the time of one.
+constexpr std::size_t kJournalRowsPerInsert = 32;
+
+// "INSERT INTO <table and columns> VALUES <row>, <row>, ..." with `rows` copies of `row`, whose
+// parameters are anonymous and so numbered in order.
+std::string multi_row_insert(std::string_view head, std::string_view row, std::size_t rows) {
+  std::string sql(head);
+  sql += " VALUES ";
+  for (std::size_t i = 0; i < rows; ++i) {
+    if (i > 0) sql += ',';
+    sql += row;
+  }
+  return sql;
+}
+
+// The journal inserts, for one row and for kJournalRowsPerInsert rows. The texts live as long as
+// the process, as SqliteConnection::prepare() requires.
+struct JournalInserts {
+  std::string update_one;
+  std::string update_many;
+  std::string mark_one;
+  std::string mark_many;
+};
+
+const JournalInserts& journal_inserts() {
+  static const JournalInserts* const kInserts = [] {
+    constexpr std::string_view kUpdate =
+        "INSERT INTO ledger_journal (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
+        "seen_job)";
+    constexpr std::string_view kUpdateRow = "(?,?,?,?,?,?,?,?)";
+    constexpr std::string_view kMark = "INSERT INTO ledger_journal (scope_id, member_key, updated_at, seen_job)";
+    constexpr std::string_view kMarkRow = "(?,?,?,?)";
+    auto* inserts = new JournalInserts();
+    inserts->update_one = multi_row_insert(kUpdate, kUpdateRow, 1);
+    inserts->update_many = multi_row_insert(kUpdate, kUpdateRow, kJournalRowsPerInsert);
+    inserts->mark_one = multi_row_insert(kMark, kMarkRow, 1);
+    inserts->mark_many = multi_row_insert(kMark, kMarkRow, kJournalRowsPerInsert);
+    return inserts;
+  }();
+  return *kInserts;
+}
+
+}  // namespace
+
 // Ledger updates are appended to ledger_journal in the batch's transaction. Appending at the end
 // of a rowid table writes a few pages per batch. Upserting random member keys into the ledger's
 // B-tree dirties one page per member once the ledger outgrows the page cache. The journal is
 // folded into the ledger in member-key order before the scope is read, and when a run ends
 // (flush_ledger), so that each ledger page is written once per fold rather than once per member.
+// Rows go in kJournalRowsPerInsert at a time, in the batch's order, which gives them increasing
+// positions as one row per statement would.
 Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now) {
   if (batch.empty()) return Status();
   ACT_ASSIGN_OR_RETURN(const std::int64_t scope, scope_id(connection, batch.audience, batch.destination, true));
+  const JournalInserts& inserts = journal_inserts();
 
-  ACT_ASSIGN_OR_RETURN(auto append, connection.prepare(
-      "INSERT INTO ledger_journal (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
-      "seen_job) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
-  std::string packed;
-  for (const LedgerUpdate& update : batch.updates) {
-    append.bind(1, scope).bind(2, update.member_key);
-    if (pack_keys(update.hashed_keys, packed)) {
-      append.bind_blob(3, packed);
-    } else {
-      append.bind(3, update.hashed_keys);
+  // Each row of a statement binds its own packed keys, which must outlive the statement's run.
+  std::array<std::string, kJournalRowsPerInsert> packed;
+  const std::vector<LedgerUpdate>& updates = batch.updates;
+  for (std::size_t first = 0; first < updates.size();) {
+    const std::size_t rows = updates.size() - first >= kJournalRowsPerInsert ? kJournalRowsPerInsert : 1;
+    ACT_ASSIGN_OR_RETURN(auto append, connection.prepare(rows == 1 ? inserts.update_one.c_str()
+                                                                   : inserts.update_many.c_str()));
+    for (std::size_t row = 0; row < rows; ++row) {
+      const LedgerUpdate& update = updates[first + row];
+      const int base = static_cast<int>(row * 8);
+      append.bind(base + 1, scope).bind(base + 2, update.member_key);
+      if (pack_keys(update.hashed_keys, packed[row])) {
+        append.bind_blob(base + 3, packed[row]);
+      } else {
+        append.bind(base + 3, update.hashed_keys);
+      }
+      append.bind(base + 4, static_cast<int>(update.operation))
+          .bind(base + 5, static_cast<int>(update.outcome))
+          .bind_text_or_null(base + 6, update.reason)
+          .bind(base + 7, now)
+          .bind(base + 8, batch.seen_by_job);
     }
-    append.bind(4, static_cast<int>(update.operation))
-        .bind(5, static_cast<int>(update.outcome))
-        .bind_text_or_null(6, update.reason)
-        .bind(7, now)
-        .bind(8, batch.seen_by_job);
     ACT_RETURN_IF_ERROR(append.run());
-    append.reset();
+    first += rows;
   }
   // A mark that a job saw a member: hashed_keys stays NULL and only last_seen_job changes on fold.
   if (batch.seen_by_job != 0) {
-    ACT_ASSIGN_OR_RETURN(auto mark, connection.prepare(
-        "INSERT INTO ledger_journal (scope_id, member_key, updated_at, seen_job) VALUES (?1, ?2, ?3, ?4)"));
-    for (const std::string& key : batch.seen_member_keys) {
-      mark.bind(1, scope).bind(2, key).bind(3, now).bind(4, batch.seen_by_job);
+    const std::vector<std::string>& keys = batch.seen_member_keys;
+    for (std::size_t first = 0; first < keys.size();) {
+      const std::size_t rows = keys.size() - first >= kJournalRowsPerInsert ? kJournalRowsPerInsert : 1;
+      ACT_ASSIGN_OR_RETURN(auto mark, connection.prepare(rows == 1 ? inserts.mark_one.c_str()
+                                                                   : inserts.mark_many.c_str()));
+      for (std::size_t row = 0; row < rows; ++row) {
+        const int base = static_cast<int>(row * 4);
+        mark.bind(base + 1, scope).bind(base + 2, keys[first + row]).bind(base + 3, now).bind(base + 4,
+                                                                                           batch.seen_by_job);
+      }
       ACT_RETURN_IF_ERROR(mark.run());
-      mark.reset();
+      first += rows;
     }
   }
   return Status();
