@@ -117,6 +117,24 @@ TEST_CASE("ledger apply accepts JSON hashed keys and refuses near misses") {
     CHECK(status.code() == StatusCode::kInvalidArgument);
     CHECK(status.message().find("hashed_keys is not valid JSON") != std::string::npos);
   }
+
+  // Texts longer than sixteen bytes, which the quick check reads sixteen bytes at a time.
+  const std::string digest(64, 'f');
+  for (const std::string& good : {R"([["email",")" + digest + R"("],["phone",")" + digest + R"("]])",
+                                 std::string("[[\"city\",\"s\xC3\xA3o paulo, with a long tail\"]]"),
+                                 std::string(R"([["email","a long value with an escaped \" quote"]])")}) {
+    CAPTURE(good);
+    LedgerBatch batch = batch_of(0);
+    batch.updates = {add("k", good)};
+    CHECK(ledger->apply(batch).is_ok());
+  }
+  for (const std::string& bad : {std::string("[[\"email\",\"a long value with a raw\ttab inside\"]]"),
+                                R"([["email",")" + digest + R"("],["phone",")" + digest + R"("])"}) {
+    CAPTURE(bad);
+    LedgerBatch batch = batch_of(0);
+    batch.updates = {add("k", bad)};
+    CHECK(ledger->apply(batch).code() == StatusCode::kInvalidArgument);
+  }
 }
 
 TEST_SUITE("sqlite") {
