@@ -37,6 +37,16 @@ std::string sha(const std::string& text) {
   return sha256_hex(text);
 }
 
+// A configuration of the engine over `dir` with one audience, "people": `rows` rows of
+// audience_csv() in dir/audience.csv.
+Config people_config(const ScratchDir& dir, int rows) {
+  std::string csv = dir.file("audience.csv");
+  write_file(csv, audience_csv(rows));
+  Config config = activation::testing::make_config(dir);
+  config.audiences.push_back(activation::testing::csv_audience("people", csv, kMapping));
+  return config;
+}
+
 }  // namespace
 
 TEST_CASE("add run writes accepted hashes to files") {
@@ -316,10 +326,7 @@ TEST_CASE("meta csv header uses meta column names") {
 
 TEST_CASE("failing destination leaves others completed") {
   ScratchDir dir("engine-fail");
-  std::string csv = dir.file("audience.csv");
-  write_file(csv, audience_csv(50));
-  Config config = activation::testing::make_config(dir);
-  config.audiences.push_back(activation::testing::csv_audience("people", csv, kMapping));
+  Config config = people_config(dir, 50);
   config.destinations.push_back(
       activation::testing::file_destination("good", dir.file("good"), "hashed_csv"));
   config.destinations.push_back(activation::testing::file_destination("bad", dir.file("bad"), "hashed_csv"));
@@ -365,12 +372,56 @@ TEST_CASE("failing destination leaves others completed") {
   CHECK(completed_event);
 }
 
+TEST_CASE("retried job reports curable failure") {
+  // Two destinations fail on the first attempt: "denied" for good (its folder is a file), then
+  // "blocked" for now (its first batch cannot be written). The job is retried, and records the
+  // failure that the retry can cure, not the first one.
+  ScratchDir dir("engine-retry-error");
+  Config config = people_config(dir, 20);
+  config.destinations.push_back(activation::testing::file_destination("denied", dir.file("denied"), "hashed_csv"));
+  config.destinations.push_back(activation::testing::file_destination("blocked", dir.file("blocked"), "hashed_csv"));
+
+  // The engine logs each failed destination; the block is lifted after the first failure of
+  // "blocked", so that its second attempt succeeds.
+  std::filesystem::path blocker;
+  std::atomic<bool> lifted{false};
+  EngineOptions options;
+  options.logger = Logger(
+      [&](LogLevel, std::string_view, std::string_view message) {
+        if (message.find("destination blocked failed") == std::string_view::npos || lifted.exchange(true)) return;
+        std::filesystem::remove_all(blocker);
+      },
+      LogLevel::kError);
+  auto engine = DistributionEngine::open(config, options);
+  REQUIRE(engine.is_ok());
+
+  std::vector<std::string> destinations = {"denied", "blocked"};
+  auto queued = (*engine)->distribute("people", destinations);
+  REQUIRE(queued.is_ok());
+  std::filesystem::remove_all(dir.file("denied"));
+  write_file(dir.file("denied"), "not a folder");
+  // A folder where the first batch's temporary file goes makes creating that file fail. It is not
+  // empty, so the destination's clean-up of a fresh run's folder leaves it there.
+  blocker = std::filesystem::path(dir.file("blocked")) / ("job-" + std::to_string(queued->id)) /
+            ".batch-000001-add.csv.tmp";
+  std::filesystem::create_directories(blocker);
+  write_file((blocker / "keep").string(), "x");
+
+  auto job = activation::testing::run_job(**engine, queued->id);
+  CHECK(lifted.load());
+  CHECK(job.status == DistributionStatus::kCompletedWithErrors);
+  CHECK(job.attempts == 2);
+  CHECK(job.last_error.find(".batch-000001-add.csv.tmp") != std::string::npos);
+  CHECK(job.last_error.find("destination 'denied'") == std::string::npos);
+  const DestinationProgress* blocked = activation::testing::find_destination(job, "blocked");
+  REQUIRE(blocked != nullptr);
+  CHECK(blocked->state == RunState::kDone);
+  CHECK(blocked->counters.adds_sent == 20);
+}
+
 TEST_CASE("progress publishes milestones in order") {
   ScratchDir dir("engine-events");
-  std::string csv = dir.file("audience.csv");
-  write_file(csv, audience_csv(2000));
-  Config config = activation::testing::make_config(dir);
-  config.audiences.push_back(activation::testing::csv_audience("people", csv, kMapping));
+  Config config = people_config(dir, 2000);
   config.destinations.push_back(activation::testing::file_destination("out", dir.file("out"), "hashed_csv"));
   auto engine = DistributionEngine::open(config);
   REQUIRE(engine.is_ok());
@@ -404,10 +455,8 @@ TEST_CASE("progress publishes milestones in order") {
 
 TEST_CASE("bad input fails before queuing") {
   ScratchDir dir("engine-bad");
-  std::string csv = dir.file("audience.csv");
-  write_file(csv, audience_csv(5));
-  Config config = activation::testing::make_config(dir);
-  config.audiences.push_back(activation::testing::csv_audience("people", csv, kMapping));
+  Config config = people_config(dir, 5);
+  const std::string csv = dir.file("audience.csv");
   auto unknown_column = kMapping;
   unknown_column.push_back({"PHONE3", Field::kPhone});
   config.audiences.push_back(activation::testing::csv_audience("typo", csv, unknown_column));
