@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <future>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -108,6 +109,23 @@ struct ReadBatch {
   DestinationCounters counts;
   std::string next_position;
   std::optional<double> fraction;
+};
+
+// The values a progress report shows, taken on the thread that sends, for a report made on
+// another thread.
+struct ProgressSnapshot {
+  DestinationCounters counters;
+  std::optional<double> fraction;
+  std::string waiting;
+};
+
+// A sent batch's writes to the store and its report, taken when it was sent, so that the next
+// batch may be sent while these are written.
+struct BatchCommit {
+  LedgerBatch ledger;
+  Checkpoint checkpoint;
+  std::vector<RowOutcomeRecord> outcome_records;
+  ProgressSnapshot progress;
 };
 
 void add_counts(DestinationCounters& total, const DestinationCounters& part) {
@@ -295,12 +313,21 @@ class Pipeline {
   bool cancel_requested() const { return services_.cancel_requested && services_.cancel_requested(); }
 
   // Reads rows until a batch is full or the source ends, then hands the batch to a delivery thread
-  // that sends and commits it, and reads the next batch meanwhile. At most one batch is being
-  // delivered at a time and deliveries run in source order, so the checkpoint still names the
-  // only batch that may be in flight, and a mirror's ledger lookups see every earlier commit.
+  // that sends and commits it, and reads the next batch meanwhile. Deliveries run in source order,
+  // and a mirror's ledger lookups see every earlier commit. Usually at most one batch is in
+  // flight, so the checkpoint names the only batch a crash may send again. Some destinations
+  // replace a batch that is sent again (replaces_resent_batches()). For those, in a run that looks
+  // nothing up in the ledger (add and replace), a batch's commit runs on a thread of its own while
+  // the next batch is sent. A crash may then send two batches again, which replace what they wrote.
   Status run_source() {
     ReadBatch buffers[2];
+    BatchCommit commits[2];
     int current = 0;
+    const bool overlap = !request_.dry_run &&
+                         (request_.mode == SyncMode::kAdd || request_.mode == SyncMode::kReplace) &&
+                         adapter_->replaces_resent_batches();
+    // Declared before `delivering`, whose task may wait on it, so that it is destroyed after.
+    std::future<Status> committing;
     std::future<Status> delivering;
     SourceRow row;
     bool more = true;
@@ -325,10 +352,19 @@ class Pipeline {
       batch.fraction = fraction();
 
       if (delivering.valid()) ACT_RETURN_IF_ERROR(delivering.get());
-      delivering = std::async(std::launch::async, [this, &batch] { return process_batch(batch); });
+      BatchCommit& commit = commits[current];
+      delivering = std::async(std::launch::async, [this, &batch, &commit, &committing, overlap] {
+        ACT_RETURN_IF_ERROR(process_batch(batch, commit));
+        if (!overlap) return write_commit(commit);
+        // One commit at a time, in batch order, so that checkpoints only move forward.
+        if (committing.valid()) ACT_RETURN_IF_ERROR(committing.get());
+        committing = std::async(std::launch::async, [this, &commit] { return write_commit(commit); });
+        return Status::ok();
+      });
       current ^= 1;
     }
     if (delivering.valid()) ACT_RETURN_IF_ERROR(delivering.get());
+    if (committing.valid()) ACT_RETURN_IF_ERROR(committing.get());
     return Status::ok();
   }
 
@@ -364,10 +400,10 @@ class Pipeline {
         RowOutcomeRecord{name(), line, "", RowOutcome::kInvalid, reason.code, reason.message, ""});
   }
 
-  // Turns a read batch's rows into operations by the sync mode, sends them, and commits. Runs on
-  // the delivery thread; it alone touches counters_, the adapter and the store during the source
-  // phase.
-  Status process_batch(ReadBatch& read_batch) {
+  // Turns a read batch's rows into operations by the sync mode, sends them, and takes what its
+  // commit writes into `commit`. Runs on the delivery thread; it alone touches counters_ and the
+  // adapter during the source phase.
+  Status process_batch(ReadBatch& read_batch, BatchCommit& commit) {
     add_counts(counters_, read_batch.counts);
     outcome_records_ = std::move(read_batch.invalid_records);
     read_fraction_ = read_batch.fraction;
@@ -505,7 +541,8 @@ class Pipeline {
         ledger.updates.begin(), ledger.updates.end(),
         [](const LedgerUpdate& a, const LedgerUpdate& b) { return a.member_key < b.member_key; });
     std::sort(ledger.seen_member_keys.begin(), ledger.seen_member_keys.end());
-    return commit(ledger, next_position);
+    take_commit(ledger, next_position, commit);
+    return Status::ok();
   }
 
   void record_failure(std::uint64_t line, const char* operation, const std::string& member_key,
@@ -572,28 +609,42 @@ class Pipeline {
   }
 
   Status commit(LedgerBatch& ledger, const std::string& position) {
+    BatchCommit commit;
+    take_commit(ledger, position, commit);
+    return write_commit(commit);
+  }
+
+  // Moves the ledger updates and the outcomes recorded so far into `commit`, with the checkpoint
+  // and the progress as they stand after the batch.
+  void take_commit(LedgerBatch& ledger, const std::string& position, BatchCommit& commit) {
+    commit.ledger = std::move(ledger);
+    commit.outcome_records = std::move(outcome_records_);
+    outcome_records_.clear();
+    Checkpoint& checkpoint = commit.checkpoint;
+    checkpoint.job_id = request_.job_id;
+    checkpoint.destination = name();
+    checkpoint.batch_number = batch_number_;
+    checkpoint.source_position = position;
+    checkpoint.counters = counters_.to_json();
+    checkpoint.session_state = session_state_;
+    commit.progress = ProgressSnapshot{counters_, read_fraction_, waiting_};
+  }
+
+  Status write_commit(BatchCommit& commit) {
     // Outcomes first: a crash between the two re-sends the batch and records the same rows again,
     // which replaces them.
-    ACT_RETURN_IF_ERROR(outcome_log_->record(request_.job_id, name(), outcome_records_));
-    outcome_records_.clear();
+    ACT_RETURN_IF_ERROR(outcome_log_->record(request_.job_id, name(), commit.outcome_records));
+    commit.outcome_records.clear();
 
+    const LedgerBatch& ledger = commit.ledger;
     if (request_.dry_run) {
       if (seen_ && !ledger.seen_member_keys.empty()) seen_->add(ledger.seen_member_keys);
+    } else if (ledger.empty()) {
+      ACT_RETURN_IF_ERROR(services_.checkpointer->save(commit.checkpoint, services_.lease));
     } else {
-      Checkpoint checkpoint;
-      checkpoint.job_id = request_.job_id;
-      checkpoint.destination = name();
-      checkpoint.batch_number = batch_number_;
-      checkpoint.source_position = position;
-      checkpoint.counters = counters_.to_json();
-      checkpoint.session_state = session_state_;
-      if (ledger.empty()) {
-        ACT_RETURN_IF_ERROR(services_.checkpointer->save(checkpoint, services_.lease));
-      } else {
-        ACT_RETURN_IF_ERROR(services_.checkpointer->commit_batch(checkpoint, ledger, services_.lease));
-      }
+      ACT_RETURN_IF_ERROR(services_.checkpointer->commit_batch(commit.checkpoint, ledger, services_.lease));
     }
-    report(RunState::kRunning, {}, false);
+    report_progress(RunState::kRunning, {}, false, commit.progress);
     return Status::ok();
   }
 
@@ -707,28 +758,36 @@ class Pipeline {
   }
 
   void report(RunState state, const Status& error, bool force) {
+    report_progress(state, error, force, ProgressSnapshot{counters_, read_fraction_, waiting_});
+  }
+
+  // Publishes `snapshot`. The thread that commits a batch and the one that sends the next may
+  // both report.
+  void report_progress(RunState state, const Status& error, bool force, const ProgressSnapshot& snapshot) {
     if (!services_.progress) return;
+    std::lock_guard lock(report_mutex_);
     auto now = Clock::now();
     if (!force && now - last_report_ < kProgressInterval) return;
     last_report_ = now;
 
+    const DestinationCounters& counters = snapshot.counters;
     DestinationProgress progress;
     progress.job_id = request_.job_id;
     progress.destination = name();
     progress.state = state;
     progress.dry_run = request_.dry_run;
-    progress.counters = counters_;
+    progress.counters = counters;
     if (!error.is_ok()) {
       progress.error = error.message();
       progress.error_code = std::string(status_code_name(error.code()));
     }
-    if (state == RunState::kRunning) progress.waiting = waiting_;
-    auto current = read_fraction_;
+    if (state == RunState::kRunning) progress.waiting = snapshot.waiting;
+    auto current = snapshot.fraction;
     if (phase_ == kLeaversPhase || phase_ == kDonePhase) current = 1.0;
     if (current) progress.percent = *current * 100.0;
     double elapsed = std::chrono::duration<double>(now - start_time_).count();
     if (elapsed > 0)
-      progress.rows_per_second = static_cast<double>(counters_.rows_read - start_rows_) / elapsed;
+      progress.rows_per_second = static_cast<double>(counters.rows_read - start_rows_) / elapsed;
     if (current && start_fraction_ && *current > *start_fraction_ && elapsed > 0 &&
         state == RunState::kRunning) {
       progress.seconds_remaining = elapsed * (1.0 - *current) / (*current - *start_fraction_);
@@ -781,7 +840,8 @@ class Pipeline {
   bool cancelled_ = false;
   std::uint64_t start_rows_ = 0;
   Clock::time_point start_time_ = Clock::now();
-  Clock::time_point last_report_{};
+  std::mutex report_mutex_;
+  Clock::time_point last_report_{};  // Guarded by report_mutex_.
   std::optional<double> start_fraction_;
 };
 

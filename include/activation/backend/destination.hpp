@@ -138,6 +138,11 @@ class ACT_EXPORT DestinationAdapter {
   virtual Status begin(const DestinationRun& run) = 0;
   // Sends one batch. May be called again with the same number after a crash or a failed send.
   virtual BatchResult send(const Batch& batch) = 0;
+  // True when sending a batch again, with the same number and operations, replaces what its
+  // earlier send wrote instead of adding to it, as a file named by the batch number does. The
+  // engine may then send a batch of an add or replace run before the previous batch's checkpoint
+  // is saved, so that a crash may send two batches again instead of one.
+  virtual bool replaces_resent_batches() const { return false; }
   // Ends a run whose batches were all sent: closes a session, writes a manifest.
   virtual Status finish(const DestinationRunSummary& summary) = 0;
 };

@@ -139,6 +139,10 @@ class FileDestination final : public DestinationAdapter {
     return format_ == FileFormat::kHashedCsv ? 1'000'000 : 10'000;
   }
 
+  // A batch sent again rewrites the file of its number, and finish() keeps one manifest entry per
+  // file name.
+  bool replaces_resent_batches() const override { return true; }
+
   Status begin(const DestinationRun& run) override {
     run_ = run;
     job_directory_ = directory_ / ("job-" + std::to_string(run.job_id));
