@@ -12,8 +12,9 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh"
-# Only the host and the test server: the test command builds the suites and benches.
-ACTIVATION_BUILD_TARGETS="activate activation-platform-server" "$root/scripts/build.sh"
+# The host, the test server and the shared library that the Python package loads. The test
+# command builds the suites and benches.
+ACTIVATION_BUILD_TARGETS="activate activation-platform-server activation" "$root/scripts/build.sh"
 
 build_dir="${ACTIVATION_BUILD_DIR:-$root/build}"
 activate="$build_dir/examples/activate/activate"

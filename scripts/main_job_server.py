@@ -53,14 +53,19 @@ WHY = {
 }
 
 
+def plural(count, noun):
+    """Return "1 upload" or "2 uploads": the count with its noun."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def report(port):
     lines = []
     for audience in call(port, "/__inspect/meta/audiences")["audiences"]:
         lines.append(("meta", audience["name"], audience["member_count"],
-                      f"rows; {audience['batches']} upload requests"))
+                      f"rows; {plural(audience['batches'], 'upload request')}"))
     for audience in call(port, "/__inspect/google/audiences")["audiences"]:
         lines.append(("google", audience["name"], audience["size"],
-                      f"members; {audience['uploads']} uploads, {audience['removed']} removed"))
+                      f"members; {plural(audience['uploads'], 'upload')}, {audience['removed']:,} removed"))
     for platform in ("linkedin", "tiktok", "snapchat"):
         for audience in call(port, f"/__inspect/{platform}/audiences")["audiences"]:
             count = audience.get("member_count", audience.get("identifier_count", "?"))

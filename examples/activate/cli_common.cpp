@@ -191,10 +191,10 @@ void ProgressBars::draw(const activation::JobProgress& progress, const std::vect
     char line[512];
     if (found) {
       const auto& counters = found->counters;
-      // Invalid rows never left this machine (no usable identifier after normalization); failed
-      // rows were sent but rejected by the platform, or deferred and not delivered.
+      // Invalid rows never left this machine (no usable identifier after normalization). Rejected
+      // rows were refused by the destination, and deferred ones were not delivered yet. The words
+      // are those of `activate status`.
       std::uint64_t invalid = counters.outcome(RowOutcome::kInvalid);
-      std::uint64_t failed = counters.outcome(RowOutcome::kRejected) + counters.outcome(RowOutcome::kDeferred);
       std::string eta = found->seconds_remaining
                             ? std::to_string(static_cast<long long>(*found->seconds_remaining)) + "s"
                             : "-";
@@ -202,10 +202,12 @@ void ProgressBars::draw(const activation::JobProgress& progress, const std::vect
       if (!found->waiting.empty()) state += " (" + found->waiting + ")";
       if (!found->circuit.empty() && found->circuit != "closed") state += ", circuit " + found->circuit;
       std::snprintf(line, sizeof line,
-                    "%-*s [%s] %5.1f%%  %12s rows  accepted %12s  invalid %10s  failed %10s  %9s rows/s  ETA %6s  %s",
+                    "%-*s [%s] %5.1f%%  %12s rows  accepted %12s  invalid %10s  rejected %9s  deferred %9s  %9s "
+                    "rows/s  ETA %6s  %s",
                     name_width, name.c_str(), bar.c_str(), percent, format_count(counters.rows_read).c_str(),
                     format_count(counters.outcome(RowOutcome::kAccepted)).c_str(), format_count(invalid).c_str(),
-                    format_count(failed).c_str(),
+                    format_count(counters.outcome(RowOutcome::kRejected)).c_str(),
+                    format_count(counters.outcome(RowOutcome::kDeferred)).c_str(),
                     format_count(static_cast<std::uint64_t>(found->rows_per_second)).c_str(), eta.c_str(),
                     state.c_str());
     } else {
@@ -254,10 +256,11 @@ void print_job_text(const DistributionJob& job, std::FILE* out) {
                  format_count(counters.outcome(RowOutcome::kInvalid)).c_str(),
                  format_count(counters.outcome(RowOutcome::kRejected)).c_str(),
                  format_count(counters.outcome(RowOutcome::kDeferred)).c_str());
-    std::fprintf(out, "    %s %s adds, %s removes (%s members left), %s unchanged, %s batches\n",
+    std::fprintf(out, "    %s %s adds, %s removes (%s members left), %s unchanged, %s %s\n",
                  job.dry_run ? "would send" : "sent", format_count(counters.adds_sent).c_str(),
                  format_count(counters.removes_sent).c_str(), format_count(counters.members_left).c_str(),
-                 format_count(counters.unchanged).c_str(), format_count(counters.batches).c_str());
+                 format_count(counters.unchanged).c_str(), format_count(counters.batches).c_str(),
+                 counters.batches == 1 ? "batch" : "batches");
 
     std::string fields;
     for (int f = 0; f < activation::kFieldCount; ++f) {

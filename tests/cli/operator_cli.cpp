@@ -189,8 +189,9 @@ TEST_CASE("jobs table counts rows once") {
                                          "a_destination_with_a_name_much_wider_than_the_column", "--wait"});
   REQUIRE(first.exit_code == 0);
 
-  // The progress line keeps rows without a usable identifier apart from failed ones.
-  CHECK(first.err.find("accepted            2  invalid          1  failed          0") != std::string::npos);
+  // The progress line keeps rows without a usable identifier apart from rejected and deferred ones.
+  CHECK(first.err.find("accepted            2  invalid          1  rejected         0  deferred         0") !=
+        std::string::npos);
 
   auto second = run_activate(dir, {"distribute", "people", "a", "--wait"});
   REQUIRE(second.exit_code == 0);
