@@ -2,18 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 
 namespace activation::identifiers {
-namespace {
 
-constexpr std::uint16_t kAllDigits = 0x3ff;
-constexpr int kUnbounded = -1;
-// Repetition counts in libphonenumber's metadata stay below 20; a larger bound is treated as
-// syntax this compiler does not handle rather than unrolled.
-constexpr int kMaxRepeat = 64;
-
+// A parsed pattern. The header declares it, for DigitAutomaton::compile_trees().
 struct AstNode {
   enum class Kind { kSet, kConcat, kAlternation, kRepeat, kEndAnchor };
   Kind kind = Kind::kSet;
@@ -21,7 +16,17 @@ struct AstNode {
   std::vector<std::unique_ptr<AstNode>> children;
   int min = 0;
   int max = 0;  // kUnbounded for `*` and `+`.
+  bool greedy = true;    // kRepeat: false for a lazy (`??`) or possessive (`?+`) repetition.
+  bool capture = false;  // The node is the body of a capturing group.
 };
+
+namespace {
+
+constexpr std::uint16_t kAllDigits = 0x3ff;
+constexpr int kUnbounded = -1;
+// Repetition counts in libphonenumber's metadata stay below 20; a larger bound is treated as
+// syntax this compiler does not handle rather than unrolled.
+constexpr int kMaxRepeat = 64;
 
 using AstPtr = std::unique_ptr<AstNode>;
 
@@ -94,6 +99,7 @@ class Parser {
   }
 
   AstPtr parse_group() {
+    const bool capturing = at_end() || peek() != '?';
     if (!at_end() && peek() == '?') {
       // Only the non-capturing group is supported; flags and lookaround change the semantics.
       if (pos_ + 1 < pattern_.size() && pattern_[pos_ + 1] == ':') {
@@ -109,6 +115,7 @@ class Parser {
       return nullptr;
     }
     ++pos_;
+    inner->capture = capturing;
     return inner;
   }
 
@@ -239,11 +246,16 @@ class Parser {
         break;
       }
       // A lazy or possessive suffix changes which match is found, not whether one exists.
-      if (!at_end() && (peek() == '?' || peek() == '+')) ++pos_;
+      bool greedy = true;
+      if (!at_end() && (peek() == '?' || peek() == '+')) {
+        greedy = false;
+        ++pos_;
+      }
 
       auto repeat = make_node(AstNode::Kind::kRepeat);
       repeat->min = min;
       repeat->max = max;
+      repeat->greedy = greedy;
       repeat->children.push_back(std::move(atom));
       atom = std::move(repeat);
     }
@@ -254,6 +266,59 @@ class Parser {
   std::size_t pos_ = 0;
   bool ok_ = true;
 };
+
+AstPtr clone(const AstNode& node) {
+  auto copy = std::make_unique<AstNode>();
+  copy->kind = node.kind;
+  copy->digits = node.digits;
+  copy->min = node.min;
+  copy->max = node.max;
+  copy->greedy = node.greedy;
+  copy->capture = node.capture;
+  for (const auto& child : node.children) copy->children.push_back(clone(*child));
+  return copy;
+}
+
+// Returns a tree of the strings that `node` matches with some capturing group inside it taking
+// part, or nullptr when no match has one. A group under a repetition of more than one round
+// turns `supported` false: which rounds would hold the group is not modelled.
+AstPtr with_capture(const AstNode& node, bool& supported) {
+  if (node.capture) return clone(node);
+  switch (node.kind) {
+    case AstNode::Kind::kSet:
+    case AstNode::Kind::kEndAnchor: return nullptr;
+    case AstNode::Kind::kConcat: {
+      // One alternative per child that can hold a group: that child with its group, the others
+      // as they are.
+      auto alternatives = make_node(AstNode::Kind::kAlternation);
+      for (std::size_t i = 0; i < node.children.size(); ++i) {
+        AstPtr inner = with_capture(*node.children[i], supported);
+        if (!inner) continue;
+        auto sequence = make_node(AstNode::Kind::kConcat);
+        for (std::size_t j = 0; j < node.children.size(); ++j) {
+          sequence->children.push_back(j == i ? std::move(inner) : clone(*node.children[j]));
+        }
+        alternatives->children.push_back(std::move(sequence));
+      }
+      return alternatives->children.empty() ? nullptr : std::move(alternatives);
+    }
+    case AstNode::Kind::kAlternation: {
+      auto alternatives = make_node(AstNode::Kind::kAlternation);
+      for (const auto& child : node.children) {
+        if (AstPtr inner = with_capture(*child, supported)) alternatives->children.push_back(std::move(inner));
+      }
+      return alternatives->children.empty() ? nullptr : std::move(alternatives);
+    }
+    case AstNode::Kind::kRepeat: {
+      AstPtr inner = with_capture(*node.children[0], supported);
+      if (!inner) return nullptr;
+      // `?` and `{1}`: the one round that runs contains the group.
+      if (node.max != 1) supported = false;
+      return inner;
+    }
+  }
+  return nullptr;
+}
 
 // A Thompson NFA. Epsilon nodes have up to two successors; an end-anchor node is an epsilon move
 // that only holds at the end of the input.
@@ -439,17 +504,40 @@ Tables minimize(const Tables& tables) {
 std::optional<DigitAutomaton> DigitAutomaton::compile(const std::vector<std::string_view>& patterns,
                                                       std::size_t max_states) {
   if (patterns.size() > 32) return std::nullopt;
+  std::vector<AstPtr> trees;
+  for (std::string_view pattern : patterns) {
+    if (pattern.empty()) {
+      trees.push_back(nullptr);
+      continue;
+    }
+    trees.push_back(Parser(pattern).parse());
+    if (!trees.back()) return std::nullopt;
+  }
+  return compile_trees(trees, max_states);
+}
+
+std::optional<DigitAutomaton> DigitAutomaton::compile_with_capture(std::string_view pattern,
+                                                                   std::size_t max_states) {
+  AstPtr tree = Parser(pattern).parse();
+  if (!tree) return std::nullopt;
+  bool supported = true;
+  std::vector<AstPtr> trees;
+  trees.push_back(with_capture(*tree, supported));
+  if (!supported) return std::nullopt;
+  return compile_trees(trees, max_states);
+}
+
+std::optional<DigitAutomaton> DigitAutomaton::compile_trees(const std::vector<AstPtr>& trees,
+                                                            std::size_t max_states) {
   max_states = std::min(max_states, kMaxStates);
 
-  // One NFA entry per non-empty pattern, each ending in its own accept node.
+  // One NFA entry per tree, each ending in its own accept node. A missing tree matches nothing.
   NfaBuilder builder;
   std::vector<int> entries;
-  for (std::size_t i = 0; i < patterns.size(); ++i) {
-    if (patterns[i].empty()) continue;
-    AstPtr ast = Parser(patterns[i]).parse();
-    if (!ast) return std::nullopt;
+  for (std::size_t i = 0; i < trees.size(); ++i) {
+    if (!trees[i]) continue;
     int accept = builder.add({NfaNode::Kind::kAccept, 0, -1, -1, 1u << i});
-    entries.push_back(builder.build(*ast, accept));
+    entries.push_back(builder.build(*trees[i], accept));
   }
   const std::vector<NfaNode>& nodes = builder.nodes();
 
@@ -538,6 +626,107 @@ std::optional<DigitAutomaton> DigitAutomaton::compile(const std::vector<std::str
   automaton.accept_at_end_ = std::move(tables.accept_at_end);
   automaton.reachable_ = std::move(reachable);
   return automaton;
+}
+
+namespace {
+
+// True when every repetition in `node` is greedy.
+bool all_greedy(const AstNode& node) {
+  if (node.kind == AstNode::Kind::kRepeat && !node.greedy) return false;
+  return std::all_of(node.children.begin(), node.children.end(),
+                     [](const auto& child) { return all_greedy(*child); });
+}
+
+// A backtracking matcher over a parsed pattern, in the order of preference of a backtracking
+// engine: alternatives from the left, a greedy repetition with as many rounds as it can take
+// first. `next` continues the match after a node; the first continuation that returns true ends
+// the search. `captures` counts the capturing groups on the current path.
+class Backtracker {
+ public:
+  Backtracker(std::string_view digits, std::size_t budget) : digits_(digits), budget_(budget) {}
+
+  bool match(const AstNode& node, std::size_t at, const std::function<bool(std::size_t)>& next) {
+    if (budget_ == 0) {
+      exhausted_ = true;
+      return false;
+    }
+    --budget_;
+    if (node.capture) {
+      ++captures_;
+      const bool found = match_body(node, at, next);
+      if (!found) --captures_;
+      return found;
+    }
+    return match_body(node, at, next);
+  }
+
+  int captures() const { return captures_; }
+  bool exhausted() const { return exhausted_; }
+
+ private:
+  bool match_body(const AstNode& node, std::size_t at, const std::function<bool(std::size_t)>& next) {
+    switch (node.kind) {
+      case AstNode::Kind::kSet:
+        return at < digits_.size() && (node.digits & (1u << (digits_[at] - '0'))) != 0 && next(at + 1);
+      case AstNode::Kind::kEndAnchor: return at == digits_.size() && next(at);
+      case AstNode::Kind::kConcat: return match_sequence(node, 0, at, next);
+      case AstNode::Kind::kAlternation:
+        for (const auto& child : node.children) {
+          if (match(*child, at, next)) return true;
+          if (exhausted_) return false;
+        }
+        return false;
+      case AstNode::Kind::kRepeat: return match_rounds(node, 0, at, next);
+    }
+    return false;
+  }
+
+  bool match_sequence(const AstNode& node, std::size_t index, std::size_t at,
+                      const std::function<bool(std::size_t)>& next) {
+    if (index == node.children.size()) return next(at);
+    return match(*node.children[index], at,
+                 [&](std::size_t after) { return match_sequence(node, index + 1, after, next); });
+  }
+
+  bool match_rounds(const AstNode& node, int rounds, std::size_t at, const std::function<bool(std::size_t)>& next) {
+    if (node.max == kUnbounded || rounds < node.max) {
+      // One more round first; a round that consumes nothing would repeat forever, so it ends here.
+      const bool found = match(*node.children[0], at, [&](std::size_t after) {
+        return after != at && match_rounds(node, rounds + 1, after, next);
+      });
+      if (found || exhausted_) return found;
+    }
+    return rounds >= node.min && next(at);
+  }
+
+  std::string_view digits_;
+  std::size_t budget_;
+  bool exhausted_ = false;
+  int captures_ = 0;
+};
+
+}  // namespace
+
+std::optional<PrefixMatcher> PrefixMatcher::compile(std::string_view pattern) {
+  AstPtr tree = Parser(pattern).parse();
+  if (!tree || !all_greedy(*tree)) return std::nullopt;
+  PrefixMatcher matcher;
+  matcher.root_ = std::shared_ptr<const AstNode>(std::move(tree));
+  return matcher;
+}
+
+std::optional<PrefixMatcher::Match> PrefixMatcher::first_match(std::string_view digits) const {
+  // Node visits allowed per call: the patterns of libphonenumber's metadata need a few thousand
+  // at most on a phone number's digits.
+  constexpr std::size_t kBudget = 100000;
+  Backtracker backtracker(digits, kBudget);
+  Match found;
+  backtracker.match(*root_, 0, [&](std::size_t length) {
+    found = Match{length, backtracker.captures() > 0, true};
+    return true;
+  });
+  if (backtracker.exhausted()) return std::nullopt;
+  return found;
 }
 
 std::uint64_t DigitAutomaton::prefix_match_lengths(std::string_view digits) const noexcept {

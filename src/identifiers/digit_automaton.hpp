@@ -10,11 +10,14 @@
 #define ACTIVATION_SRC_IDENTIFIERS_DIGIT_AUTOMATON_HPP_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
 
 namespace activation::identifiers {
+
+struct AstNode;  // A parsed pattern, defined in digit_automaton.cpp.
 
 class DigitAutomaton {
  public:
@@ -28,6 +31,13 @@ class DigitAutomaton {
   // the automaton would exceed `max_states` (at most kMaxStates).
   static std::optional<DigitAutomaton> compile(const std::vector<std::string_view>& patterns,
                                                std::size_t max_states = kMaxStates);
+
+  // Compiles the strings that `pattern` matches with at least one capturing group taking part,
+  // as pattern 0; with no capturing group, an automaton that matches nothing. Returns nullopt as
+  // compile() does, and also when a capturing group sits under a repetition of more than one
+  // round, such as `(\d)+`.
+  static std::optional<DigitAutomaton> compile_with_capture(std::string_view pattern,
+                                                            std::size_t max_states = kMaxStates);
 
   // Returns the mask of the patterns that match the whole of `digits`. REQUIRES: `digits` holds
   // only '0'..'9'.
@@ -59,6 +69,10 @@ class DigitAutomaton {
   std::size_t state_count() const noexcept { return accept_.size(); }
 
  private:
+  // compile() over parsed patterns; a null tree matches nothing.
+  static std::optional<DigitAutomaton> compile_trees(const std::vector<std::unique_ptr<AstNode>>& trees,
+                                                     std::size_t max_states);
+
   static constexpr std::uint16_t kDead = 0;
   static constexpr std::uint16_t kStart = 1;
 
@@ -71,6 +85,31 @@ class DigitAutomaton {
   std::vector<std::uint32_t> accept_at_end_;
   // Patterns accepted at the end of some input that continues from a state (none, or more digits).
   std::vector<std::uint32_t> reachable_;
+};
+
+// The first match of a pattern at the start of a digit string, as a backtracking regex engine
+// such as ICU's finds it for libphonenumber's Consume(). Alternatives are tried from the left, and
+// a repetition takes as many rounds as it can before fewer.
+//
+// Thread safety: immutable after compile(); any number of threads may use one at once.
+class PrefixMatcher {
+ public:
+  // Returns nullopt for syntax outside DigitAutomaton's subset, and for a lazy or possessive
+  // repetition, whose order of preference is not modelled.
+  static std::optional<PrefixMatcher> compile(std::string_view pattern);
+
+  struct Match {
+    std::size_t length = 0;  // The digits the match consumes.
+    bool captured = false;   // A capturing group took part in the match.
+    bool matched = false;    // False when no prefix matches at all.
+  };
+  // Returns the first match at the start of `digits`, or nullopt when the search took too many
+  // steps to finish. REQUIRES: `digits` holds only '0'..'9'.
+  std::optional<Match> first_match(std::string_view digits) const;
+
+ private:
+  PrefixMatcher() = default;
+  std::shared_ptr<const AstNode> root_;
 };
 
 }  // namespace activation::identifiers

@@ -140,6 +140,12 @@ struct PhoneFastPath::Region {
   DigitAutomaton descs;  // Bit i of a match is Desc i.
   std::optional<DigitAutomaton> international_prefix;
   std::optional<DigitAutomaton> national_prefix_pattern;
+  // With a transform: the national prefix pattern's matches in which a capturing group takes part.
+  // Empty when that could not be compiled.
+  std::optional<DigitAutomaton> national_prefix_capture;
+  // The national prefix pattern's first match, in the regex engine's order of preference, for the
+  // digits where the automata leave the choice open.
+  std::optional<PrefixMatcher> national_prefix_matcher;
   std::optional<DigitAutomaton> leading_digits;
 
   // Read while the fast path is built.
@@ -185,6 +191,12 @@ struct PhoneFastPath::Region {
 
   enum class Strip { kUnchanged, kStripped, kUnknown };
 
+  // True when a capturing group of the national prefix pattern may take part in a match of a
+  // prefix of `number`.
+  bool may_capture(std::string_view number) const {
+    return !national_prefix_capture || national_prefix_capture->prefix_match_lengths(number) != 0;
+  }
+
   // libphonenumber's MaybeStripNationalPrefixAndCarrierCode(). On kStripped, `prefix_length` digits
   // come off the front of `number`.
   Strip strip_national_prefix(std::string_view number, std::size_t& prefix_length) const {
@@ -205,10 +217,16 @@ struct PhoneFastPath::Region {
       // ICU tries alternatives in order: a leading literal alternative such as the "1" of
       // "1|([2-9]\d{6})$" wins, and leaves every capture group, hence the transform, unused.
       length = first_alternative.size();
-    } else if (transform_applies || (lengths & (lengths - 1)) != 0) {
-      // A transform depends on what the groups capture, and several possible prefix lengths on the
-      // regex engine's order of preference: neither is modelled here.
-      return Strip::kUnknown;
+    } else if ((transform_applies && may_capture(number)) || (lengths & (lengths - 1)) != 0) {
+      // A transform needs a group that captured something, and then depends on what it captured,
+      // which is not modelled here. Without one, MaybeStripNationalPrefixAndCarrierCode() strips
+      // the whole of the regex engine's first match, which the matcher finds when several
+      // lengths could match.
+      if (!national_prefix_matcher) return Strip::kUnknown;
+      const std::optional<PrefixMatcher::Match> first = national_prefix_matcher->first_match(number);
+      if (!first || (first->captured && transform_applies)) return Strip::kUnknown;
+      if (!first->matched || first->length == 0) return Strip::kUnchanged;
+      length = first->length;
     } else {
       while ((lengths & (1ull << length)) == 0) ++length;
     }
@@ -290,6 +308,12 @@ PhoneFastPath::PhoneFastPath() {
     if (!region->national_prefix.empty() && !region->national_prefix_is_literal) {
       region->national_prefix_pattern = DigitAutomaton::compile({region->national_prefix});
       if (!region->national_prefix_pattern) return;
+    }
+    if (region->transform_applies) {
+      region->national_prefix_capture = DigitAutomaton::compile_with_capture(region->national_prefix);
+    }
+    if (region->national_prefix_pattern) {
+      region->national_prefix_matcher = PrefixMatcher::compile(region->national_prefix);
     }
     regions.push_back(std::move(region));
   }

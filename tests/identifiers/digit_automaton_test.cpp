@@ -127,3 +127,33 @@ TEST_CASE("digit automaton reachable matches of prefixes") {
   CHECK(automaton->reachable_matches("3") == 0);
   CHECK(automaton->reachable_matches("2999") == 0);
 }
+
+TEST_CASE("digit automaton matches that hold a group") {
+  // Argentina's shape: an optional national prefix, then an optional area code captured before "15".
+  auto argentina = DigitAutomaton::compile_with_capture("0?(?:(11|2[2-4]\\d)15)?");
+  REQUIRE(argentina.has_value());
+  CHECK(argentina->prefix_match_lengths("01115234567") == std::uint64_t{1} << 5);
+  CHECK(argentina->prefix_match_lengths("22315234567") == std::uint64_t{1} << 5);
+  CHECK(argentina->prefix_match_lengths("0313680600") == 0);
+  CHECK(argentina->prefix_match_lengths("0111234567") == 0);
+
+  // Brazil's shape: two groups, the second a run of digits.
+  auto brazil = DigitAutomaton::compile_with_capture("(?:0|90)(?:(1[245]|2[1-35])(\\d{10,11}))?");
+  REQUIRE(brazil.has_value());
+  CHECK(brazil->prefix_match_lengths("0121234567890") == std::uint64_t{1} << 13);
+  CHECK(brazil->prefix_match_lengths("0570463869") == 0);
+
+  // A group in one alternative only; the other alternative never contains it.
+  auto alternatives = DigitAutomaton::compile_with_capture("1|(2)3");
+  REQUIRE(alternatives.has_value());
+  CHECK(alternatives->full_match("1") == 0);
+  CHECK(alternatives->full_match("23") == 1);
+
+  // Without a capturing group nothing matches; a group under a repetition is not modelled.
+  auto plain = DigitAutomaton::compile_with_capture("0(?:1|2)?");
+  REQUIRE(plain.has_value());
+  CHECK(plain->prefix_match_lengths("012") == 0);
+  CHECK_FALSE(DigitAutomaton::compile_with_capture("(\\d)+").has_value());
+  CHECK_FALSE(DigitAutomaton::compile_with_capture("(?:(1)2){2}").has_value());
+  CHECK(DigitAutomaton::compile_with_capture("(?:(1)2)?").has_value());
+}

@@ -339,6 +339,36 @@ TEST_CASE("phone fast path agrees on numbers foreign to the region") {
   CHECK(answered * 10 > total * 9);
 }
 
+TEST_CASE("phone fast path reads national prefixes with groups") {
+  // Regions whose national prefix is a pattern with groups or several possible lengths: Argentina
+  // ("0?(?:(11|...)15)?", a transform), Brazil ("(?:0|90)(?:(...)(\\d{10,11}))?", a transform),
+  // Belarus ("0|80?") and Russia ("8"). A number whose prefix contains no group, or takes one length
+  // first, is answered without libphonenumber.
+  const PhoneFastPath& fast = PhoneFastPath::instance();
+  REQUIRE(fast.available());
+  std::mt19937_64 rng(20261205);
+  int answered = 0;
+  int total = 0;
+  int disagreements = 0;
+  for (const char* region : {"AR", "BR", "BY", "RU", "MX", "CO"}) {
+    for (int i = 0; i < 3000; ++i) {
+      static const char* const kPrefixes[] = {"0", "00", "8", "80", "90", "015", "9", ""};
+      std::string text = std::string(kPrefixes[rng() % 8]) + scatter_separators(random_digits(6 + rng() % 7, rng), rng);
+      ++total;
+      if (fast_path_agrees(text, region, disagreements)) ++answered;
+    }
+  }
+  MESSAGE("fast path answered " << answered << " of " << total << " numbers with national prefixes");
+  CHECK(disagreements == 0);
+  CHECK(answered * 10 > total * 9);
+
+  // Landlines of Buenos Aires and Sao Paulo in their national layouts: the prefix contains no group.
+  std::string e164;
+  CHECK(fast.parse("011 4321-1234", "AR", e164) == FastPhoneOutcome::kValid);
+  CHECK(e164 == "+541143211234");
+  CHECK(fast.parse("(011) 3123-4567", "BR", e164) != FastPhoneOutcome::kUnknown);
+}
+
 TEST_CASE("phone fast path agrees with libphonenumber on the customer file") {
   std::string path = std::string(ACT_SOURCE_DIR) + "/../shared/data/customers-10000.csv";
   std::ifstream file(path);
