@@ -6,6 +6,7 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
+#include "core/per_thread.hpp"
 #include "identifiers/phone_fast_path.hpp"
 #include "identifiers/regions.hpp"
 #include "identifiers/text.hpp"
@@ -74,16 +75,19 @@ PhoneCheck parse_read_phone(const PhoneLayout& layout, std::string_view text, st
   return parse_phone_with_libphonenumber(text, region, e164);
 }
 
-// Returns the row's country as a region with phone numbering, or an empty view. Every phone of a
-// row looks up the same country, so each thread keeps its last result.
-std::string_view row_phone_region(std::string_view row_country) {
-  struct LastLookup {
-    std::string country;
-    std::string_view region;
-    bool used = false;
-  };
-  thread_local LastLookup last;
-  if (last.used && last.country == row_country) return last.region;
+// Each thread's state of normalize_phone().
+struct PhoneScratch {
+  // The last row country looked up, and its region: every phone of a row has the same one.
+  std::string last_country;
+  std::string_view last_region;
+  bool used = false;
+  // The row's possible reading while the default region is tried; it keeps its capacity.
+  std::string kept_row_reading;
+};
+
+// Returns the row's country as a region with phone numbering, or an empty view.
+std::string_view row_phone_region(std::string_view row_country, PhoneScratch& scratch) {
+  if (scratch.used && scratch.last_country == row_country) return scratch.last_region;
 
   std::string_view region;
   TextScan scan = scan_text(row_country);
@@ -92,9 +96,9 @@ std::string_view row_phone_region(std::string_view row_country) {
     if (is_phone_region(code)) region = code;
   }
   if (row_country.size() <= 64) {
-    last.country.assign(row_country);
-    last.region = region;
-    last.used = true;
+    scratch.last_country.assign(row_country);
+    scratch.last_region = region;
+    scratch.used = true;
   }
   return region;
 }
@@ -163,8 +167,9 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
 
   // The row's country first, then the default region; a valid reading beats a possible one. The
   // country is looked up only here, as a number with its own country code does not need it.
+  PhoneScratch& scratch = internal::per_thread<PhoneScratch>();
   row_country = trim(row_country);
-  if (!row_country.empty()) outcome.row_region = row_phone_region(row_country);
+  if (!row_country.empty()) outcome.row_region = row_phone_region(row_country, scratch);
   const std::string_view row_region = outcome.row_region;
   PhoneCheck row_check = PhoneCheck::kNotPossible;
   if (!row_region.empty()) {
@@ -179,9 +184,8 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
   }
   if (row_region == default_region) return outcome;
 
-  // Keep the row's possible reading while the default region is tried, in a per-thread string so
-  // that both buffers keep their capacity.
-  thread_local std::string kept_row_reading;
+  // Keep the row's possible reading while the default region is tried.
+  std::string& kept_row_reading = scratch.kept_row_reading;
   kept_row_reading.clear();
   if (row_check == PhoneCheck::kPossible) kept_row_reading.swap(e164);
   PhoneCheck default_check = parse_read_phone(layout, text, default_region, e164);

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/per_thread.hpp"
 #include "identifiers/date_of_birth.hpp"
 #include "identifiers/email.hpp"
 #include "identifiers/phone.hpp"
@@ -25,9 +26,12 @@ constexpr std::size_t kLinkedInMaxNameChars = 35;
 
 // Scratch space for rules that need a second buffer; one per thread, so no allocation per value
 // once it has grown.
+struct ScratchBuffer {
+  std::string text;
+};
+
 std::string& scratch() {
-  thread_local std::string buffer;
-  return buffer;
+  return internal::per_thread<ScratchBuffer>().text;
 }
 
 bool is_ascii_letter(char c) {
@@ -517,13 +521,13 @@ constexpr std::size_t kMaxPooled = 16;
 
 // Returns this thread's pool. Its capacity is reserved up front, so that a push never allocates:
 // drop_stale_warnings() runs in a destructor, where an allocation failure could not be reported.
+struct ReasonPool {
+  ReasonPool() { reasons.reserve(kMaxPooled); }
+  std::vector<Reason> reasons;
+};
+
 std::vector<Reason>& reason_pool() {
-  thread_local std::vector<Reason> pool = [] {
-    std::vector<Reason> reserved;
-    reserved.reserve(kMaxPooled);
-    return reserved;
-  }();
-  return pool;
+  return internal::per_thread<ReasonPool>().reasons;
 }
 
 }  // namespace
