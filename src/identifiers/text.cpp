@@ -202,11 +202,17 @@ TextScan scan_text(std::string_view text) noexcept {
     i += 8;
   }
   if (i < n && n - i < 8) {
-    // The last eight bytes in one load, overlapping bytes already checked; a short value is
-    // padded with spaces instead.
+    // The last eight bytes in one load, overlapping bytes already checked. A value of four to
+    // seven bytes is read as two overlapping halves, and a shorter one is padded with spaces.
     std::uint64_t word = kOnes * ' ';
     if (n >= 8) {
       std::memcpy(&word, bytes + n - 8, 8);
+    } else if (n >= 4) {
+      std::uint32_t low = 0;
+      std::uint32_t high = 0;
+      std::memcpy(&low, bytes, 4);
+      std::memcpy(&high, bytes + n - 4, 4);
+      word = low | (std::uint64_t{high} << 32);
     } else {
       for (std::size_t k = 0; k < n; ++k)
         word = (word & ~(0xffull << (8 * k))) | (std::uint64_t{bytes[k]} << (8 * k));

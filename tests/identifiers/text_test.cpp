@@ -87,6 +87,27 @@ TEST_CASE("scan_text finds invalid UTF-8 and control characters") {
   CHECK(scan_text("\xf0\x9f\x98\x80").problem == TextProblem::kNone);
 }
 
+TEST_CASE("scan_text finds a bad byte at every place of short values") {
+  // Values up to 24 bytes take the word-wise paths: whole words, overlapping halves, padding.
+  for (std::size_t length = 1; length <= 24; ++length) {
+    const std::string clean(length, 'k');
+    CHECK(scan_text(clean).problem == TextProblem::kNone);
+    CHECK(scan_text(clean).ascii);
+    for (std::size_t at = 0; at < length; ++at) {
+      CAPTURE(length);
+      CAPTURE(at);
+      std::string control = clean;
+      control[at] = '\x01';
+      CHECK(scan_text(control).problem == TextProblem::kControlCharacter);
+      CHECK(scan_text(control).offset == at);
+      std::string high = clean;
+      high[at] = '\xff';
+      CHECK(scan_text(high).problem == TextProblem::kInvalidUtf8);
+      CHECK(scan_text(high).offset == at);
+    }
+  }
+}
+
 TEST_CASE("trim removes Unicode whitespace and invisible characters") {
   CHECK(trim("  a b \t\r\n") == "a b");
   CHECK(trim("\u00a0\u2003\u3000x\u2028\u2029") == "x");
