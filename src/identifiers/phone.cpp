@@ -1,5 +1,6 @@
 #include "identifiers/phone.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <set>
@@ -141,29 +142,50 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
   }
 
   // A number that starts with "00" is international whatever the region's own international
-  // prefix is: rewrite the "00" as '+'. U+FF0B FULLWIDTH PLUS SIGN counts as '+', as it does for
-  // libphonenumber.
-  std::array<char, kMaxPhoneText + 1> buffer;
-  std::string_view text = value;
-  if (start + 1 < value.size() && value[start] == '0' && value[start + 1] == '0') {
-    std::memcpy(buffer.data(), value.data(), start);
-    buffer[start] = '+';
-    std::memcpy(buffer.data() + start + 1, value.data() + start + 2, value.size() - start - 2);
-    text = std::string_view(buffer.data(), value.size() - 1);
-    outcome.international = true;
-  } else if (start < value.size() && (value[start] == '+' || value[start] == '\xEF')) {
-    outcome.international = true;
-  }
+  // prefix is: it reads as if the "00" were a '+'. U+FF0B FULLWIDTH PLUS SIGN counts as '+', as it
+  // does for libphonenumber.
+  const bool double_zero = start + 1 < value.size() && value[start] == '0' && value[start + 1] == '0';
+  outcome.international =
+      double_zero || (start < value.size() && (value[start] == '+' || value[start] == '\xEF'));
 
   // The layout is read once for every region tried below.
-  const PhoneLayout layout = PhoneFastPath::read_layout(text);
+  PhoneLayout layout = PhoneFastPath::read_layout(value);
   if (outcome.international) {
-    PhoneCheck check = parse_read_phone(layout, text, "ZZ", e164);
+    // The text with its "00" written as '+', for libphonenumber.
+    std::array<char, kMaxPhoneText + 1> buffer;
+    auto rewritten = [&] {
+      std::memcpy(buffer.data(), value.data(), start);
+      buffer[start] = '+';
+      std::memcpy(buffer.data() + start + 1, value.data() + start + 2, value.size() - start - 2);
+      return std::string_view(buffer.data(), value.size() - 1);
+    };
+    if (double_zero) {
+      if (layout.readable) {
+        // The layout of the rewritten text without copying it: the first two digits are the
+        // "00", since nothing but separators comes before them.
+        std::copy(layout.digits.begin() + 2, layout.digits.end(), layout.digits.begin());
+        layout.digit_count -= 2;
+        layout.plus = true;
+      } else {
+        // Two digits fewer may fit the layout's limit.
+        layout = PhoneFastPath::read_layout(rewritten());
+      }
+    }
+    PhoneCheck check = PhoneCheck::kNotPossible;
+    switch (PhoneFastPath::instance().parse(layout, "ZZ", e164)) {
+      case FastPhoneOutcome::kValid: check = PhoneCheck::kValid; break;
+      case FastPhoneOutcome::kPossible: check = PhoneCheck::kPossible; break;
+      case FastPhoneOutcome::kNotPossible: check = PhoneCheck::kNotPossible; break;
+      case FastPhoneOutcome::kUnknown:
+        check = parse_phone_with_libphonenumber(double_zero ? rewritten() : value, "ZZ", e164);
+        break;
+    }
     outcome.kind =
         check == PhoneCheck::kNotPossible ? PhoneOutcome::Kind::kNotPossible : PhoneOutcome::Kind::kAccepted;
     outcome.valid = check == PhoneCheck::kValid;
     return outcome;
   }
+  const std::string_view text = value;
 
   // The row's country first, then the default region; a valid reading beats a possible one. The
   // country is looked up only here, as a number with its own country code does not need it.

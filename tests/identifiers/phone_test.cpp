@@ -369,6 +369,33 @@ TEST_CASE("phone fast path reads national prefixes with groups") {
   CHECK(fast.parse("(011) 3123-4567", "BR", e164) != FastPhoneOutcome::kUnknown);
 }
 
+TEST_CASE("phone numbers after 00 read as after a plus") {
+  // normalize_phone() reads "00" as '+' without rewriting the text, unless the two extra digits
+  // pass the layout's limit of 20.
+  using activation::identifiers::normalize_phone;
+  using activation::identifiers::PhoneOutcome;
+  std::mt19937_64 rng(20261206);
+  for (int i = 0; i < 2000; ++i) {
+    const std::string digits = random_digits(6 + rng() % 16, rng);
+    // Nothing, a space or a parenthesis before the "00".
+    static const char* const kLeads[] = {"", " ", "("};
+    const std::string lead = kLeads[i % 3];
+    const std::string text = lead + "00" + scatter_separators(digits, rng);
+    std::string plus_text = lead + "+" + text.substr(lead.size() + 2);
+    CAPTURE(text);
+    std::string e164;
+    const PhoneOutcome outcome = normalize_phone(text, "", "US", e164);
+    std::string expected;
+    const PhoneCheck check = parse_phone_with_libphonenumber(plus_text, "ZZ", expected);
+    CHECK(outcome.international);
+    CHECK((outcome.kind == PhoneOutcome::Kind::kAccepted) == (check != PhoneCheck::kNotPossible));
+    if (check != PhoneCheck::kNotPossible) {
+      CHECK(e164 == expected);
+      CHECK(outcome.valid == (check == PhoneCheck::kValid));
+    }
+  }
+}
+
 TEST_CASE("phone fast path agrees with libphonenumber on the customer file") {
   std::string path = std::string(ACT_SOURCE_DIR) + "/../shared/data/customers-10000.csv";
   std::ifstream file(path);
