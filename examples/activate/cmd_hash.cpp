@@ -119,8 +119,8 @@ Json process_line(const activation::Normalizer& normalizer, std::size_t line_num
   } else if (value_json.is_number_integer() || value_json.is_number_unsigned()) {
     value = value_json.dump();
   } else {
-    return request_error(line_number, "invalid_request", "\"value\" is missing or not a string", field_json,
-                         value_json);
+    return request_error(line_number, "invalid_request",
+                         "\"value\" is missing or not a string or a whole number", field_json, value_json);
   }
 
   std::string country;

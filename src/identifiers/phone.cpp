@@ -104,6 +104,48 @@ std::string_view row_phone_region(std::string_view row_country, PhoneScratch& sc
   return region;
 }
 
+// Reads a number without a country code of its own in the row's country first, then in the default
+// region. A valid reading beats a possible one. Returns `outcome` completed with the result.
+PhoneOutcome read_in_regions(PhoneOutcome outcome, const PhoneLayout& layout, std::string_view text,
+                             std::string_view row_country, std::string_view default_region, std::string& e164) {
+  // The country is looked up only here, as a number with its own country code does not need it.
+  PhoneScratch& scratch = internal::per_thread<PhoneScratch>();
+  row_country = trim(row_country);
+  if (!row_country.empty()) outcome.row_region = row_phone_region(row_country, scratch);
+  const std::string_view row_region = outcome.row_region;
+  PhoneCheck row_check = PhoneCheck::kNotPossible;
+  if (!row_region.empty()) {
+    row_check = parse_read_phone(layout, text, row_region, e164);
+    if (row_check == PhoneCheck::kValid ||
+        (row_check == PhoneCheck::kPossible && row_region == default_region)) {
+      outcome.kind = PhoneOutcome::Kind::kAccepted;
+      outcome.valid = row_check == PhoneCheck::kValid;
+      return outcome;
+    }
+    outcome.row_region_failed = true;
+  }
+  if (row_region == default_region) return outcome;
+
+  // Keep the row's possible reading while the default region is tried.
+  std::string& kept_row_reading = scratch.kept_row_reading;
+  kept_row_reading.clear();
+  if (row_check == PhoneCheck::kPossible) kept_row_reading.swap(e164);
+  PhoneCheck default_check = parse_read_phone(layout, text, default_region, e164);
+  if (default_check == PhoneCheck::kValid ||
+      (default_check == PhoneCheck::kPossible && row_check == PhoneCheck::kNotPossible)) {
+    outcome.kind = PhoneOutcome::Kind::kAccepted;
+    outcome.region_guessed = true;
+    outcome.valid = default_check == PhoneCheck::kValid;
+    return outcome;
+  }
+  if (row_check == PhoneCheck::kPossible) {
+    e164.swap(kept_row_reading);
+    outcome.kind = PhoneOutcome::Kind::kAccepted;
+    outcome.row_region_failed = false;
+  }
+  return outcome;
+}
+
 }  // namespace
 
 PhoneCheck parse_phone(std::string_view text, std::string_view region, std::string& e164) {
@@ -141,89 +183,71 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
     return outcome;
   }
 
-  // A number that starts with "00" is international whatever the region's own international
-  // prefix is: it reads as if the "00" were a '+'. U+FF0B FULLWIDTH PLUS SIGN counts as '+', as it
-  // does for libphonenumber.
+  // A number that starts with "00" is read as if the "00" were a '+', the international prefix of
+  // most of the world. U+FF0B FULLWIDTH PLUS SIGN counts as '+', as it does for libphonenumber.
   const bool double_zero = start + 1 < value.size() && value[start] == '0' && value[start + 1] == '0';
   outcome.international =
       double_zero || (start < value.size() && (value[start] == '+' || value[start] == '\xEF'));
 
-  // The layout is read once for every region tried below.
-  PhoneLayout layout = PhoneFastPath::read_layout(value);
-  if (outcome.international) {
-    // The text with its "00" written as '+', for libphonenumber.
-    std::array<char, kMaxPhoneText + 1> buffer;
-    auto rewritten = [&] {
-      std::memcpy(buffer.data(), value.data(), start);
-      buffer[start] = '+';
-      std::memcpy(buffer.data() + start + 1, value.data() + start + 2, value.size() - start - 2);
-      return std::string_view(buffer.data(), value.size() - 1);
-    };
-    if (double_zero) {
-      if (layout.readable) {
-        // The layout of the rewritten text without copying it: the first two digits are the
-        // "00", since nothing but separators comes before them.
-        std::copy(layout.digits.begin() + 2, layout.digits.end(), layout.digits.begin());
-        layout.digit_count -= 2;
-        layout.plus = true;
-      } else {
-        // Two digits fewer may fit the layout's limit.
-        layout = PhoneFastPath::read_layout(rewritten());
-      }
+  // The layout is read once for every reading tried below.
+  const PhoneLayout layout = PhoneFastPath::read_layout(value);
+  if (!outcome.international) return read_in_regions(outcome, layout, value, row_country, default_region, e164);
+
+  // The text with its "00" written as '+', for libphonenumber.
+  std::array<char, kMaxPhoneText + 1> buffer;
+  auto rewritten = [&] {
+    std::memcpy(buffer.data(), value.data(), start);
+    buffer[start] = '+';
+    std::memcpy(buffer.data() + start + 1, value.data() + start + 2, value.size() - start - 2);
+    return std::string_view(buffer.data(), value.size() - 1);
+  };
+  PhoneLayout plus_layout = layout;
+  if (double_zero) {
+    if (layout.readable) {
+      // The layout of the rewritten text without copying it: the first two digits are the "00",
+      // since nothing but separators comes before them.
+      std::copy(layout.digits.begin() + 2, layout.digits.end(), plus_layout.digits.begin());
+      plus_layout.digit_count -= 2;
+      plus_layout.plus = true;
+    } else {
+      // Two digits fewer may fit the layout's limit.
+      plus_layout = PhoneFastPath::read_layout(rewritten());
     }
-    PhoneCheck check = PhoneCheck::kNotPossible;
-    switch (PhoneFastPath::instance().parse(layout, "ZZ", e164)) {
-      case FastPhoneOutcome::kValid: check = PhoneCheck::kValid; break;
-      case FastPhoneOutcome::kPossible: check = PhoneCheck::kPossible; break;
-      case FastPhoneOutcome::kNotPossible: check = PhoneCheck::kNotPossible; break;
-      case FastPhoneOutcome::kUnknown:
-        check = parse_phone_with_libphonenumber(double_zero ? rewritten() : value, "ZZ", e164);
-        break;
-    }
+  }
+  PhoneCheck check = PhoneCheck::kNotPossible;
+  switch (PhoneFastPath::instance().parse(plus_layout, "ZZ", e164)) {
+    case FastPhoneOutcome::kValid: check = PhoneCheck::kValid; break;
+    case FastPhoneOutcome::kPossible: check = PhoneCheck::kPossible; break;
+    case FastPhoneOutcome::kNotPossible: check = PhoneCheck::kNotPossible; break;
+    case FastPhoneOutcome::kUnknown:
+      check = parse_phone_with_libphonenumber(double_zero ? rewritten() : value, "ZZ", e164);
+      break;
+  }
+  if (!double_zero || check != PhoneCheck::kNotPossible) {
     outcome.kind =
         check == PhoneCheck::kNotPossible ? PhoneOutcome::Kind::kNotPossible : PhoneOutcome::Kind::kAccepted;
     outcome.valid = check == PhoneCheck::kValid;
     return outcome;
   }
-  const std::string_view text = value;
 
-  // The row's country first, then the default region; a valid reading beats a possible one. The
-  // country is looked up only here, as a number with its own country code does not need it.
-  PhoneScratch& scratch = internal::per_thread<PhoneScratch>();
-  row_country = trim(row_country);
-  if (!row_country.empty()) outcome.row_region = row_phone_region(row_country, scratch);
-  const std::string_view row_region = outcome.row_region;
-  PhoneCheck row_check = PhoneCheck::kNotPossible;
-  if (!row_region.empty()) {
-    row_check = parse_read_phone(layout, text, row_region, e164);
-    if (row_check == PhoneCheck::kValid ||
-        (row_check == PhoneCheck::kPossible && row_region == default_region)) {
-      outcome.kind = PhoneOutcome::Kind::kAccepted;
-      outcome.valid = row_check == PhoneCheck::kValid;
-      return outcome;
-    }
-    outcome.row_region_failed = true;
-  }
-  if (row_region == default_region) return outcome;
-
-  // Keep the row's possible reading while the default region is tried.
-  std::string& kept_row_reading = scratch.kept_row_reading;
-  kept_row_reading.clear();
-  if (row_check == PhoneCheck::kPossible) kept_row_reading.swap(e164);
-  PhoneCheck default_check = parse_read_phone(layout, text, default_region, e164);
-  if (default_check == PhoneCheck::kValid ||
-      (default_check == PhoneCheck::kPossible && row_check == PhoneCheck::kNotPossible)) {
-    outcome.kind = PhoneOutcome::Kind::kAccepted;
-    outcome.region_guessed = true;
-    outcome.valid = default_check == PhoneCheck::kValid;
-    return outcome;
-  }
-  if (row_check == PhoneCheck::kPossible) {
-    e164.swap(kept_row_reading);
-    outcome.kind = PhoneOutcome::Kind::kAccepted;
-    outcome.row_region_failed = false;
-  }
-  return outcome;
+  // Not even possible after a '+': the "00" may begin a longer international prefix of the row's
+  // country or of the default region ("0011" in Australia, "002" in South Korea), which those
+  // readings strip. They are tried only where such a prefix matches, and only a valid one wins,
+  // because a number written with "00" is meant to be international.
+  const PhoneFastPath& fast = PhoneFastPath::instance();
+  auto longer_prefix = [&](std::string_view region) {
+    if (region.empty() || !layout.readable) return !region.empty();
+    const std::optional<std::size_t> length = fast.international_prefix_length(region, layout.digit_view());
+    return !length || *length > 2;
+  };
+  const std::string_view trimmed_country = trim(row_country);
+  const std::string_view row_region =
+      trimmed_country.empty() ? std::string_view()
+                              : row_phone_region(trimmed_country, internal::per_thread<PhoneScratch>());
+  outcome.kind = PhoneOutcome::Kind::kNotPossible;
+  if (!longer_prefix(row_region) && !longer_prefix(default_region)) return outcome;
+  PhoneOutcome regional = read_in_regions(outcome, layout, value, row_country, default_region, e164);
+  return regional.kind == PhoneOutcome::Kind::kAccepted && regional.valid ? regional : outcome;
 }
 
 }  // namespace activation::identifiers

@@ -411,6 +411,20 @@ std::vector<std::string> PhoneFastPath::regions() const {
   return codes;
 }
 
+std::optional<std::size_t> PhoneFastPath::international_prefix_length(std::string_view region_code,
+                                                                      std::string_view digits) const {
+  const Region* region = region_for_code(region_code);
+  if (region == nullptr) return std::nullopt;
+  if (const std::string& idd = region->international_prefix_literal; !idd.empty()) {
+    return starts_with(digits, idd) ? idd.size() : 0;
+  }
+  if (!region->international_prefix) return 0;
+  const std::uint64_t lengths = region->international_prefix->prefix_match_lengths(digits);
+  if (lengths == 0) return 0;
+  if ((lengths & 1u) != 0 || (lengths & (lengths - 1)) != 0) return std::nullopt;
+  return static_cast<std::size_t>(__builtin_ctzll(lengths));
+}
+
 const PhoneFastPath::Region* PhoneFastPath::region_for_code(std::string_view region) const {
   if (by_region_code_.empty() || region.size() != 2) return nullptr;
   if (region[0] < 'A' || region[0] > 'Z' || region[1] < 'A' || region[1] > 'Z') return nullptr;

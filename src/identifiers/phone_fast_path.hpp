@@ -60,6 +60,12 @@ class PhoneFastPath {
   static PhoneLayout read_layout(std::string_view text) noexcept;
   FastPhoneOutcome parse(const PhoneLayout& layout, std::string_view region, std::string& e164) const;
 
+  // Returns how many leading digits of `digits` the international dialling prefix of `region`
+  // takes, 0 when it does not match. Returns nullopt for an unknown region, and for a prefix
+  // pattern that could match more than one prefix.
+  std::optional<std::size_t> international_prefix_length(std::string_view region,
+                                                         std::string_view digits) const;
+
   // True when the metadata was loaded and every region's patterns compiled.
   bool available() const noexcept { return !regions_.empty(); }
 

@@ -190,7 +190,7 @@ TEST_CASE("hash reports bad lines by number and goes on") {
   CHECK(lines[3]["error"]["code"] == "invalid_request");
   CHECK(lines[4]["error"]["code"] == "unknown_field");
   CHECK(lines[4]["field"] == "shoe_size");
-  CHECK(lines[5]["error"]["message"] == "line 6: \"value\" is missing or not a string");
+  CHECK(lines[5]["error"]["message"] == "line 6: \"value\" is missing or not a string or a whole number");
   CHECK(lines[6]["normalized"] == "94035");  // A number is read as its digits.
   CHECK(lines[7]["line"] == 8);
   CHECK(lines[7]["error"]["code"] == "invalid_json");

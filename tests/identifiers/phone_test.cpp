@@ -140,6 +140,12 @@ TEST_CASE("phone formats of several countries") {
       {"1-650-253-0000", "us", "16502530000", false},
       {"+1 650 253 0000", "", "16502530000", false},
       {"001 650 253 0000", "DE", "16502530000", false},
+      // A "00" that begins a longer international prefix of the row's country.
+      {"0011 44 20 7946 0958", "Australia", "442079460958", false},
+      {"0011 1 650 253 0000", "AU", "16502530000", false},
+      {"002 1 650 253 0000", "South Korea", "16502530000", false},
+      {"001 44 20 7946 0958", "Hong Kong", "442079460958", false},
+      {"0021 1 650 253 0000", "Brazil", "16502530000", false},
       {"650-253-0000 x1234", "US", "16502530000", false},
       {"650-253-0000 ext. 12", "US", "16502530000", false},
       {"(416) 555-0199", "Canada", "14165550199", false},
@@ -164,6 +170,8 @@ TEST_CASE("phone formats of several countries") {
       {"(650) 253-0000", "Narnia", "16502530000", true},
       // Rejections.
       {"253-0000", "US", "invalid_phone", false},
+      // Without a country whose prefix it begins, "0011" reads as '+' and a country code 11.
+      {"0011 44 20 7946 0958", "", "invalid_phone", false},
       {"12345", "US", "invalid_phone", false},
       {"000-000-0000", "US", "invalid_phone", false},
       {"0", "", "invalid_phone", false},
