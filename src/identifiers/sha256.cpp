@@ -68,15 +68,20 @@ const bool kHasSsse3 = __builtin_cpu_supports("ssse3");
 #endif
 
 void hex_encode(const Sha256Digest& digest, std::string& out) {
-  // A string that held a digest before keeps its size, and is then overwritten without a copy.
-  out.resize(64);
-  char* text = out.data();
 #if defined(__SSE2__) && defined(__GNUC__)
   if (kHasSsse3) {
-    hex_encode_ssse3(digest, text);
+    // A string that held a digest before keeps its size, and is then overwritten without a copy.
+    out.resize(64);
+    hex_encode_ssse3(digest, out.data());
     return;
   }
 #endif
+  hex_encode_baseline(digest, out);
+}
+
+void hex_encode_baseline(const Sha256Digest& digest, std::string& out) {
+  out.resize(64);
+  char* text = out.data();
 #if defined(__SSE2__)
   // Sixteen bytes at a time: split each byte into its nibbles, turn a nibble n into '0' + n, plus
   // 39 more when n > 9 to reach 'a'..'f', then interleave the high and low nibbles.

@@ -24,6 +24,10 @@ bool sha256_hex_into(std::string_view data, std::string& out);
 // Writes `digest` as 64 lowercase hex characters to `out`.
 void hex_encode(const Sha256Digest& digest, std::string& out);
 
+// The same without the SSSE3 instructions that hex_encode() uses where the processor has them, so
+// that the tests check both ways on any machine.
+void hex_encode_baseline(const Sha256Digest& digest, std::string& out);
+
 }  // namespace activation::identifiers
 
 #endif  // ACTIVATION_SRC_IDENTIFIERS_SHA256_HPP_

@@ -9,6 +9,7 @@
 #include "identifiers/sha256.hpp"
 
 using activation::identifiers::hex_encode;
+using activation::identifiers::hex_encode_baseline;
 using activation::identifiers::sha256;
 using activation::identifiers::sha256_hex_into;
 using activation::identifiers::Sha256Digest;
@@ -55,6 +56,9 @@ TEST_CASE("hex encoding matches a reference") {
     std::string encoded = "left over from an earlier value";
     hex_encode(digest, encoded);
     REQUIRE(encoded == reference);
+    std::string baseline = "left over from an earlier value";
+    hex_encode_baseline(digest, baseline);
+    REQUIRE(baseline == reference);
   }
 }
 
