@@ -281,14 +281,14 @@ AstPtr clone(const AstNode& node) {
 
 // Returns a tree of the strings that `node` matches with some capturing group inside it taking
 // part, or nullptr when no match has one. A group under a repetition of more than one round
-// turns `supported` false: which rounds would hold the group is not modelled.
+// turns `supported` false, because which rounds would contain the group is not modelled.
 AstPtr with_capture(const AstNode& node, bool& supported) {
   if (node.capture) return clone(node);
   switch (node.kind) {
     case AstNode::Kind::kSet:
     case AstNode::Kind::kEndAnchor: return nullptr;
     case AstNode::Kind::kConcat: {
-      // One alternative per child that can hold a group: that child with its group, the others
+      // One alternative per child that can contain a group: that child with its group, the others
       // as they are.
       auto alternatives = make_node(AstNode::Kind::kAlternation);
       for (std::size_t i = 0; i < node.children.size(); ++i) {

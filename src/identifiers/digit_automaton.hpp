@@ -104,7 +104,7 @@ class PrefixMatcher {
     bool matched = false;    // False when no prefix matches at all.
   };
   // Returns the first match at the start of `digits`, or nullopt when the search took too many
-  // steps to finish. REQUIRES: `digits` holds only '0'..'9'.
+  // steps to finish. REQUIRES: `digits` contains only '0'..'9'.
   std::optional<Match> first_match(std::string_view digits) const;
 
  private:

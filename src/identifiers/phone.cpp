@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include <phonenumbers/phonenumberutil.h>
@@ -64,15 +65,22 @@ PhoneCheck parse_phone_with_libphonenumber(std::string_view text, std::string_vi
 
 namespace {
 
-// Parses like parse_phone(), for a text whose layout is already read.
-PhoneCheck parse_read_phone(const PhoneLayout& layout, std::string_view text, std::string_view region,
-                            std::string& e164) {
+// Returns the fast path's check of a read layout in `region`, or nullopt when libphonenumber must
+// decide.
+std::optional<PhoneCheck> fast_check(const PhoneLayout& layout, std::string_view region, std::string& e164) {
   switch (PhoneFastPath::instance().parse(layout, region, e164)) {
     case FastPhoneOutcome::kValid: return PhoneCheck::kValid;
     case FastPhoneOutcome::kPossible: return PhoneCheck::kPossible;
     case FastPhoneOutcome::kNotPossible: return PhoneCheck::kNotPossible;
     case FastPhoneOutcome::kUnknown: break;
   }
+  return std::nullopt;
+}
+
+// Parses like parse_phone(), for a text whose layout is already read.
+PhoneCheck parse_read_phone(const PhoneLayout& layout, std::string_view text, std::string_view region,
+                            std::string& e164) {
+  if (std::optional<PhoneCheck> check = fast_check(layout, region, e164)) return *check;
   return parse_phone_with_libphonenumber(text, region, e164);
 }
 
@@ -86,8 +94,11 @@ struct PhoneScratch {
   std::string kept_row_reading;
 };
 
-// Returns the row's country as a region with phone numbering, or an empty view.
+// Returns the row's country as a region with phone numbering, or an empty view. The country is
+// looked up only when a number needs it, as a number with its own country code does not.
 std::string_view row_phone_region(std::string_view row_country, PhoneScratch& scratch) {
+  row_country = trim(row_country);
+  if (row_country.empty()) return {};
   if (scratch.used && scratch.last_country == row_country) return scratch.last_region;
 
   std::string_view region;
@@ -107,12 +118,9 @@ std::string_view row_phone_region(std::string_view row_country, PhoneScratch& sc
 // Reads a number without a country code of its own in the row's country first, then in the default
 // region. A valid reading beats a possible one. Returns `outcome` completed with the result.
 PhoneOutcome read_in_regions(PhoneOutcome outcome, const PhoneLayout& layout, std::string_view text,
-                             std::string_view row_country, std::string_view default_region, std::string& e164) {
-  // The country is looked up only here, as a number with its own country code does not need it.
-  PhoneScratch& scratch = internal::per_thread<PhoneScratch>();
-  row_country = trim(row_country);
-  if (!row_country.empty()) outcome.row_region = row_phone_region(row_country, scratch);
-  const std::string_view row_region = outcome.row_region;
+                             std::string_view row_region, std::string_view default_region, std::string& e164,
+                             PhoneScratch& scratch) {
+  outcome.row_region = row_region;
   PhoneCheck row_check = PhoneCheck::kNotPossible;
   if (!row_region.empty()) {
     row_check = parse_read_phone(layout, text, row_region, e164);
@@ -191,7 +199,11 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
 
   // The layout is read once for every reading tried below.
   const PhoneLayout layout = PhoneFastPath::read_layout(value);
-  if (!outcome.international) return read_in_regions(outcome, layout, value, row_country, default_region, e164);
+  PhoneScratch& scratch = internal::per_thread<PhoneScratch>();
+  if (!outcome.international) {
+    return read_in_regions(outcome, layout, value, row_phone_region(row_country, scratch), default_region, e164,
+                           scratch);
+  }
 
   // The text with its "00" written as '+', for libphonenumber.
   std::array<char, kMaxPhoneText + 1> buffer;
@@ -214,15 +226,9 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
       plus_layout = PhoneFastPath::read_layout(rewritten());
     }
   }
-  PhoneCheck check = PhoneCheck::kNotPossible;
-  switch (PhoneFastPath::instance().parse(plus_layout, "ZZ", e164)) {
-    case FastPhoneOutcome::kValid: check = PhoneCheck::kValid; break;
-    case FastPhoneOutcome::kPossible: check = PhoneCheck::kPossible; break;
-    case FastPhoneOutcome::kNotPossible: check = PhoneCheck::kNotPossible; break;
-    case FastPhoneOutcome::kUnknown:
-      check = parse_phone_with_libphonenumber(double_zero ? rewritten() : value, "ZZ", e164);
-      break;
-  }
+  const std::optional<PhoneCheck> fast = fast_check(plus_layout, "ZZ", e164);
+  const PhoneCheck check =
+      fast ? *fast : parse_phone_with_libphonenumber(double_zero ? rewritten() : value, "ZZ", e164);
   if (!double_zero || check != PhoneCheck::kNotPossible) {
     outcome.kind =
         check == PhoneCheck::kNotPossible ? PhoneOutcome::Kind::kNotPossible : PhoneOutcome::Kind::kAccepted;
@@ -232,21 +238,19 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
 
   // Not even possible after a '+': the "00" may begin a longer international prefix of the row's
   // country or of the default region ("0011" in Australia, "002" in South Korea), which those
-  // readings strip. They are tried only where such a prefix matches, and only a valid one wins,
+  // readings strip. They are tried only where such a prefix matches. Only a valid reading wins,
   // because a number written with "00" is meant to be international.
-  const PhoneFastPath& fast = PhoneFastPath::instance();
   auto longer_prefix = [&](std::string_view region) {
-    if (region.empty() || !layout.readable) return !region.empty();
-    const std::optional<std::size_t> length = fast.international_prefix_length(region, layout.digit_view());
+    if (region.empty()) return false;
+    if (!layout.readable) return true;
+    const std::optional<std::size_t> length =
+        PhoneFastPath::instance().international_prefix_length(region, layout.digit_view());
     return !length || *length > 2;
   };
-  const std::string_view trimmed_country = trim(row_country);
-  const std::string_view row_region =
-      trimmed_country.empty() ? std::string_view()
-                              : row_phone_region(trimmed_country, internal::per_thread<PhoneScratch>());
+  const std::string_view row_region = row_phone_region(row_country, scratch);
   outcome.kind = PhoneOutcome::Kind::kNotPossible;
   if (!longer_prefix(row_region) && !longer_prefix(default_region)) return outcome;
-  PhoneOutcome regional = read_in_regions(outcome, layout, value, row_country, default_region, e164);
+  PhoneOutcome regional = read_in_regions(outcome, layout, value, row_region, default_region, e164, scratch);
   return regional.kind == PhoneOutcome::Kind::kAccepted && regional.valid ? regional : outcome;
 }
 

@@ -4,10 +4,10 @@
 // inputs made of ASCII digits, the usual separators, an optional leading '+' and an optional "x" or
 // "ext" extension. It reads libphonenumber's own compiled-in metadata and evaluates its patterns
 // with DigitAutomaton instead of ICU regular expressions, and finds the national prefix that ICU
-// would consume with PrefixMatcher where several could match. Wherever the outcome would depend on
-// something it does not model (a national prefix transform applied to what a group captured, an
-// international dialling prefix that could match more than one prefix of the digits, letters,
-// non-ASCII text), it returns kUnknown and the caller asks libphonenumber. The identifiers test suite checks on many
+// would consume with PrefixMatcher where several could match. Some outcomes depend on what it does
+// not model: a national prefix transform applied to what a group captured, an international
+// dialling prefix that could match more than one prefix of the digits, letters, non-ASCII text.
+// For those it returns kUnknown, and the caller asks libphonenumber. The identifiers test suite checks on many
 // generated numbers that both paths agree.
 //
 // Thread safety: the instance is built once and is immutable after that; any thread may use it.

@@ -90,8 +90,8 @@ TEST_CASE("country codes and names map to alpha-2") {
 }
 
 TEST_CASE("country lookups repeated in any order") {
-  // The per-thread cache answers a repeated value from its last slot or from its sets; the
-  // answer must not depend on what was looked up before.
+  // The per-thread cache returns a repeated value's code from its last slot or from its sets. The
+  // code must not depend on what was looked up before.
   const std::pair<std::string, std::string> spellings[] = {
       {"Norway", "NO"},          {"Germany", "DE"},    {"Norway", "NO"},  {"Norway ", "NO"},
       {"United Kingdom", "GB"},  {"Nowhere Land", ""}, {"Germany", "DE"}, {"Côte d'Ivoire", "CI"},

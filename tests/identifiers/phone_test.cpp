@@ -351,7 +351,7 @@ TEST_CASE("phone fast path reads national prefixes with groups") {
   // Regions whose national prefix is a pattern with groups or several possible lengths: Argentina
   // ("0?(?:(11|...)15)?", a transform), Brazil ("(?:0|90)(?:(...)(\\d{10,11}))?", a transform),
   // Belarus ("0|80?") and Russia ("8"). A number whose prefix contains no group, or takes one length
-  // first, is answered without libphonenumber.
+  // first, is parsed without libphonenumber.
   const PhoneFastPath& fast = PhoneFastPath::instance();
   REQUIRE(fast.available());
   std::mt19937_64 rng(20261205);

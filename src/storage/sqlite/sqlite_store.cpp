@@ -198,7 +198,7 @@ Status configure_connection(SqliteConnection& connection, const SqliteStoreOptio
   // sort buffer is bounded by the page cache's size too.
   ACT_RETURN_IF_ERROR(connection.exec("PRAGMA threads = 1"));
   // Debian builds SQLite with secure_delete on, which writes zeros over every page that a delete
-  // frees: emptying a folded journal then wrote it all once more. The store holds hashes only, and
+  // frees: emptying a folded journal then wrote it all once more. The store contains hashes only, and
   // a folded journal row's keys are still in the ledger, so the zeros protected nothing. FAST
   // still clears deleted content within the pages that a change writes anyway.
   ACT_RETURN_IF_ERROR(connection.exec("PRAGMA secure_delete = FAST"));
