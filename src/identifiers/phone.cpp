@@ -94,11 +94,8 @@ struct PhoneScratch {
   std::string kept_row_reading;
 };
 
-// Returns the row's country as a region with phone numbering, or an empty view. The country is
-// looked up only when a number needs it, as a number with its own country code does not.
+// Returns the row's country as a region with phone numbering, or an empty view.
 std::string_view row_phone_region(std::string_view row_country, PhoneScratch& scratch) {
-  row_country = trim(row_country);
-  if (row_country.empty()) return {};
   if (scratch.used && scratch.last_country == row_country) return scratch.last_region;
 
   std::string_view region;
@@ -118,9 +115,12 @@ std::string_view row_phone_region(std::string_view row_country, PhoneScratch& sc
 // Reads a number without a country code of its own in the row's country first, then in the default
 // region. A valid reading beats a possible one. Returns `outcome` completed with the result.
 PhoneOutcome read_in_regions(PhoneOutcome outcome, const PhoneLayout& layout, std::string_view text,
-                             std::string_view row_region, std::string_view default_region, std::string& e164,
-                             PhoneScratch& scratch) {
-  outcome.row_region = row_region;
+                             std::string_view row_country, std::string_view default_region, std::string& e164) {
+  // The country is looked up only here, as a number with its own country code does not need it.
+  PhoneScratch& scratch = internal::per_thread<PhoneScratch>();
+  row_country = trim(row_country);
+  if (!row_country.empty()) outcome.row_region = row_phone_region(row_country, scratch);
+  const std::string_view row_region = outcome.row_region;
   PhoneCheck row_check = PhoneCheck::kNotPossible;
   if (!row_region.empty()) {
     row_check = parse_read_phone(layout, text, row_region, e164);
@@ -199,11 +199,7 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
 
   // The layout is read once for every reading tried below.
   const PhoneLayout layout = PhoneFastPath::read_layout(value);
-  PhoneScratch& scratch = internal::per_thread<PhoneScratch>();
-  if (!outcome.international) {
-    return read_in_regions(outcome, layout, value, row_phone_region(row_country, scratch), default_region, e164,
-                           scratch);
-  }
+  if (!outcome.international) return read_in_regions(outcome, layout, value, row_country, default_region, e164);
 
   // The text with its "00" written as '+', for libphonenumber.
   std::array<char, kMaxPhoneText + 1> buffer;
@@ -241,16 +237,18 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
   // readings strip. They are tried only where such a prefix matches. Only a valid reading wins,
   // because a number written with "00" is meant to be international.
   auto longer_prefix = [&](std::string_view region) {
-    if (region.empty()) return false;
-    if (!layout.readable) return true;
+    if (region.empty() || !layout.readable) return !region.empty();
     const std::optional<std::size_t> length =
         PhoneFastPath::instance().international_prefix_length(region, layout.digit_view());
     return !length || *length > 2;
   };
-  const std::string_view row_region = row_phone_region(row_country, scratch);
+  const std::string_view trimmed_country = trim(row_country);
+  const std::string_view row_region =
+      trimmed_country.empty() ? std::string_view()
+                              : row_phone_region(trimmed_country, internal::per_thread<PhoneScratch>());
   outcome.kind = PhoneOutcome::Kind::kNotPossible;
   if (!longer_prefix(row_region) && !longer_prefix(default_region)) return outcome;
-  PhoneOutcome regional = read_in_regions(outcome, layout, value, row_region, default_region, e164, scratch);
+  PhoneOutcome regional = read_in_regions(outcome, layout, value, row_country, default_region, e164);
   return regional.kind == PhoneOutcome::Kind::kAccepted && regional.valid ? regional : outcome;
 }
 
