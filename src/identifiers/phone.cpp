@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <optional>
 #include <set>
 
 #include <phonenumbers/phonenumberutil.h>
@@ -65,22 +64,15 @@ PhoneCheck parse_phone_with_libphonenumber(std::string_view text, std::string_vi
 
 namespace {
 
-// Returns the fast path's check of a read layout in `region`, or nullopt when libphonenumber must
-// decide.
-std::optional<PhoneCheck> fast_check(const PhoneLayout& layout, std::string_view region, std::string& e164) {
+// Parses like parse_phone(), for a text whose layout is already read.
+PhoneCheck parse_read_phone(const PhoneLayout& layout, std::string_view text, std::string_view region,
+                            std::string& e164) {
   switch (PhoneFastPath::instance().parse(layout, region, e164)) {
     case FastPhoneOutcome::kValid: return PhoneCheck::kValid;
     case FastPhoneOutcome::kPossible: return PhoneCheck::kPossible;
     case FastPhoneOutcome::kNotPossible: return PhoneCheck::kNotPossible;
     case FastPhoneOutcome::kUnknown: break;
   }
-  return std::nullopt;
-}
-
-// Parses like parse_phone(), for a text whose layout is already read.
-PhoneCheck parse_read_phone(const PhoneLayout& layout, std::string_view text, std::string_view region,
-                            std::string& e164) {
-  if (std::optional<PhoneCheck> check = fast_check(layout, region, e164)) return *check;
   return parse_phone_with_libphonenumber(text, region, e164);
 }
 
@@ -222,9 +214,15 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
       plus_layout = PhoneFastPath::read_layout(rewritten());
     }
   }
-  const std::optional<PhoneCheck> fast = fast_check(plus_layout, "ZZ", e164);
-  const PhoneCheck check =
-      fast ? *fast : parse_phone_with_libphonenumber(double_zero ? rewritten() : value, "ZZ", e164);
+  PhoneCheck check = PhoneCheck::kNotPossible;
+  switch (PhoneFastPath::instance().parse(plus_layout, "ZZ", e164)) {
+    case FastPhoneOutcome::kValid: check = PhoneCheck::kValid; break;
+    case FastPhoneOutcome::kPossible: check = PhoneCheck::kPossible; break;
+    case FastPhoneOutcome::kNotPossible: check = PhoneCheck::kNotPossible; break;
+    case FastPhoneOutcome::kUnknown:
+      check = parse_phone_with_libphonenumber(double_zero ? rewritten() : value, "ZZ", e164);
+      break;
+  }
   if (!double_zero || check != PhoneCheck::kNotPossible) {
     outcome.kind =
         check == PhoneCheck::kNotPossible ? PhoneOutcome::Kind::kNotPossible : PhoneOutcome::Kind::kAccepted;
@@ -236,10 +234,10 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
   // country or of the default region ("0011" in Australia, "002" in South Korea), which those
   // readings strip. They are tried only where such a prefix matches. Only a valid reading wins,
   // because a number written with "00" is meant to be international.
+  const PhoneFastPath& fast = PhoneFastPath::instance();
   auto longer_prefix = [&](std::string_view region) {
     if (region.empty() || !layout.readable) return !region.empty();
-    const std::optional<std::size_t> length =
-        PhoneFastPath::instance().international_prefix_length(region, layout.digit_view());
+    const std::optional<std::size_t> length = fast.international_prefix_length(region, layout.digit_view());
     return !length || *length > 2;
   };
   const std::string_view trimmed_country = trim(row_country);
