@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_text.hpp"
+#include "identifiers/sha256.hpp"
 
 namespace activation::engine {
 namespace {
@@ -126,13 +127,20 @@ std::optional<Reason> RowProcessor::process(const SourceRow& row, RowIdentifiers
               return a.value < b.value;
             });
   out.identifiers.erase(std::unique(out.identifiers.begin(), out.identifiers.end()), out.identifiers.end());
-  out.keys_json = encode_keys(out.identifiers);
-  out.member_key = member_key(external_id, out.identifiers, out.keys_json);
+  // Both are written over the row before's strings, keeping their capacity.
+  encode_keys_into(out.identifiers, out.keys_json);
+  member_key_into(external_id, out.identifiers, out.keys_json, key_input_, out.member_key);
   return std::nullopt;
 }
 
 std::string encode_keys(const std::vector<WireIdentifier>& identifiers) {
   std::string out;
+  encode_keys_into(identifiers, out);
+  return out;
+}
+
+void encode_keys_into(const std::vector<WireIdentifier>& identifiers, std::string& out) {
+  out.clear();
   out.reserve(2 + identifiers.size() * 88);  // A pair with a hex digest takes about 80 characters.
   out += '[';
   for (std::size_t i = 0; i < identifiers.size(); ++i) {
@@ -145,7 +153,6 @@ std::string encode_keys(const std::vector<WireIdentifier>& identifiers) {
     out += ']';
   }
   out += ']';
-  return out;
 }
 
 Result<std::vector<WireIdentifier>> decode_keys(std::string_view json_text) {
@@ -180,15 +187,27 @@ Result<std::vector<WireIdentifier>> decode_keys(std::string_view json_text) {
 
 std::string member_key(std::string_view external_id, const std::vector<WireIdentifier>& identifiers,
                        std::string_view keys_json) {
-  if (!external_id.empty()) return sha256_hex("external_id:" + std::string(external_id));
+  std::string input;
+  std::string key;
+  member_key_into(external_id, identifiers, keys_json, input, key);
+  return key;
+}
+
+void member_key_into(std::string_view external_id, const std::vector<WireIdentifier>& identifiers,
+                     std::string_view keys_json, std::string& input, std::string& key) {
+  auto hash_of = [&](std::string_view name, std::string_view value) {
+    input.assign(name);
+    input += ':';
+    input += value;
+    identifiers::sha256_hex_into(input, key);
+  };
+  if (!external_id.empty()) return hash_of("external_id", external_id);
   for (Field field : {Field::kEmail, Field::kPhone, Field::kMaid}) {
     for (const auto& identifier : identifiers) {
-      if (identifier.field == field) {
-        return sha256_hex(std::string(field_name(field)) + ":" + identifier.value);
-      }
+      if (identifier.field == field) return hash_of(field_name(field), identifier.value);
     }
   }
-  return sha256_hex(keys_json);
+  identifiers::sha256_hex_into(keys_json, key);
 }
 
 }  // namespace activation::engine

@@ -49,11 +49,14 @@ class RowProcessor {
   bool split_dob_;
   NormalizedIdentifier scratch_;
   std::string drops_;  // "email: invalid email; phone: ..." for the invalid-row message.
+  std::string key_input_;  // The text hashed into the member key.
 };
 
 // The ledger form of a member's keys: a JSON array of [name, value] pairs in identifier order,
 // where name is the field name, with "_year", "_month" or "_day" for the parts of a date of birth.
 std::string encode_keys(const std::vector<WireIdentifier>& identifiers);
+// The same, written over `out`.
+void encode_keys_into(const std::vector<WireIdentifier>& identifiers, std::string& out);
 // Parses encode_keys() output. Fails with kDataLoss for text that is not in that form.
 Result<std::vector<WireIdentifier>> decode_keys(std::string_view json_text);
 
@@ -61,6 +64,9 @@ Result<std::vector<WireIdentifier>> decode_keys(std::string_view json_text);
 // email, phone or MAID identifier, else from all its identifiers (docs/engine.md).
 std::string member_key(std::string_view external_id, const std::vector<WireIdentifier>& identifiers,
                        std::string_view keys_json);
+// The same, written over `key`; `input` is scratch space for the hashed text.
+void member_key_into(std::string_view external_id, const std::vector<WireIdentifier>& identifiers,
+                     std::string_view keys_json, std::string& input, std::string& key);
 
 }  // namespace activation::engine
 

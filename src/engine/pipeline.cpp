@@ -410,7 +410,6 @@ class Pipeline {
     std::vector<PendingRow>& rows = read_batch.rows;
     const std::size_t row_count = read_batch.count;
     const std::string& next_position = read_batch.next_position;
-    Batch batch;
     std::vector<std::optional<LedgerEntry>> entries;
     if (row_count > 0 && (request_.mode == SyncMode::kMirror || request_.mode == SyncMode::kRemove)) {
       std::vector<std::string> keys;
@@ -420,10 +419,11 @@ class Pipeline {
     }
 
     // Removes first, then adds: a member whose keys changed loses its old keys before it gets new ones.
-    std::vector<MemberOperation> removes;
-    std::vector<MemberOperation> adds;
-    std::vector<int> remove_rows;
-    std::vector<int> add_rows;
+    // The operations, and below the ledger updates, are written over those of an earlier batch,
+    // whose strings keep their capacity.
+    Batch& batch = send_batch_;
+    std::size_t remove_count = 0;
+    std::size_t add_count = 0;
     for (std::size_t i = 0; i < row_count; ++i) {
       PendingRow& row = rows[i];
       const std::optional<LedgerEntry>* entry = entries.empty() ? nullptr : &entries[i];
@@ -432,47 +432,49 @@ class Pipeline {
       switch (request_.mode) {
         case SyncMode::kAdd:
         case SyncMode::kReplace:
-          // The row's identifiers come back to it after the send (see below).
-          adds.push_back(MemberOperation{OperationType::kAdd, row.ids.member_key, row.line,
-                                         std::move(row.ids.identifiers)});
-          add_rows.push_back(static_cast<int>(i));
+          row.add_index = static_cast<int>(add_count++);
           break;
-        case SyncMode::kRemove: {
-          // A member in the ledger is removed with exactly the keys it was added with.
-          std::vector<WireIdentifier> identifiers = row.ids.identifiers;
-          if (held) {
-            ACT_ASSIGN_OR_RETURN(identifiers, decode_keys((*entry)->hashed_keys));
-          }
-          removes.push_back(
-              MemberOperation{OperationType::kRemove, row.ids.member_key, row.line, std::move(identifiers)});
-          remove_rows.push_back(static_cast<int>(i));
+        case SyncMode::kRemove:
+          row.remove_index = static_cast<int>(remove_count++);
           break;
-        }
         case SyncMode::kMirror:
           if (held && (*entry)->hashed_keys == row.ids.keys_json) {
             row.unchanged = true;
             break;
           }
-          if (held) {
-            ACT_ASSIGN_OR_RETURN(auto old_keys, decode_keys((*entry)->hashed_keys));
-            removes.push_back(
-                MemberOperation{OperationType::kRemove, row.ids.member_key, row.line, std::move(old_keys)});
-            remove_rows.push_back(static_cast<int>(i));
-          }
-          adds.push_back(MemberOperation{OperationType::kAdd, row.ids.member_key, row.line,
-                                         std::move(row.ids.identifiers)});
-          add_rows.push_back(static_cast<int>(i));
+          if (held) row.remove_index = static_cast<int>(remove_count++);
+          row.add_index = static_cast<int>(add_count++);
           break;
       }
     }
-    for (std::size_t k = 0; k < remove_rows.size(); ++k)
-      rows[remove_rows[k]].remove_index = static_cast<int>(k);
-    for (std::size_t k = 0; k < add_rows.size(); ++k) {
-      rows[add_rows[k]].add_index = static_cast<int>(removes.size() + k);
+    batch.operations.resize(remove_count + add_count);
+    for (std::size_t i = 0; i < row_count; ++i) {
+      PendingRow& row = rows[i];
+      if (row.remove_index >= 0) {
+        MemberOperation& operation = batch.operations[row.remove_index];
+        operation.type = OperationType::kRemove;
+        operation.member_key.assign(row.ids.member_key);
+        operation.line = row.line;
+        // A member in the ledger is removed with exactly the keys it was added with.
+        const std::optional<LedgerEntry>* entry = entries.empty() ? nullptr : &entries[i];
+        if (entry && entry->has_value() && (*entry)->operation == LedgerOperation::kAdd &&
+            (*entry)->outcome == LedgerOutcome::kAccepted) {
+          ACT_ASSIGN_OR_RETURN(operation.identifiers, decode_keys((*entry)->hashed_keys));
+        } else {
+          operation.identifiers = row.ids.identifiers;
+        }
+      }
+      if (row.add_index >= 0) {
+        row.add_index += static_cast<int>(remove_count);
+        MemberOperation& operation = batch.operations[row.add_index];
+        operation.type = OperationType::kAdd;
+        operation.member_key.assign(row.ids.member_key);
+        operation.line = row.line;
+        // The row takes the operation's earlier identifiers, whose strings the next batch
+        // overwrites in place.
+        std::swap(operation.identifiers, row.ids.identifiers);
+      }
     }
-    batch.operations = std::move(removes);
-    batch.operations.insert(batch.operations.end(), std::make_move_iterator(adds.begin()),
-                            std::make_move_iterator(adds.end()));
 
     std::vector<OperationResult> results(batch.operations.size());
     if (!batch.operations.empty()) {
@@ -481,17 +483,18 @@ class Pipeline {
       batch_number_ = batch.number;
       ++counters_.batches;
     }
-    // Each row takes back the identifiers its add was given, so that the next batch overwrites
-    // their strings in place rather than allocating new ones.
-    for (std::size_t i = 0; i < row_count; ++i) {
-      if (rows[i].add_index >= 0) rows[i].ids.identifiers = std::move(batch.operations[rows[i].add_index].identifiers);
-    }
 
-    LedgerBatch ledger;
+    LedgerBatch& ledger = commit.ledger;
     ledger.audience = request_.audience.name;
     ledger.destination = name();
     bool mark_seen = request_.mode == SyncMode::kMirror || request_.mode == SyncMode::kReplace;
-    if (mark_seen) ledger.seen_by_job = request_.job_id;
+    ledger.seen_by_job = mark_seen ? request_.job_id : 0;
+    std::size_t update_count = 0;
+    std::size_t seen_count = 0;
+    auto next_update = [&]() -> LedgerUpdate& {
+      if (update_count == ledger.updates.size()) ledger.updates.emplace_back();
+      return ledger.updates[update_count++];
+    };
 
     for (std::size_t i = 0; i < row_count; ++i) {
       PendingRow& row = rows[i];
@@ -502,8 +505,12 @@ class Pipeline {
         if (removed.outcome == RowOutcome::kAccepted) {
           ++counters_.removes_sent;
           if (request_.mode == SyncMode::kRemove) {
-            ledger.updates.push_back(LedgerUpdate{row.ids.member_key, encode_keys(operation.identifiers),
-                                                  LedgerOperation::kRemove, LedgerOutcome::kAccepted, ""});
+            LedgerUpdate& update = next_update();
+            update.member_key.assign(row.ids.member_key);
+            update.hashed_keys = encode_keys(operation.identifiers);
+            update.operation = LedgerOperation::kRemove;
+            update.outcome = LedgerOutcome::kAccepted;
+            update.reason.clear();
           }
         } else {
           record_failure(row.line, "remove", row.ids.member_key, removed);
@@ -520,13 +527,18 @@ class Pipeline {
         // The add decides the row because after a changed member's remove, only the add's outcome
         // shows whether the destination now has the member.
         outcome = added.outcome;
-        // The keys text is moved, because the next batch encodes the row's keys anew.
-        ledger.updates.push_back(LedgerUpdate{
-            row.ids.member_key, std::move(row.ids.keys_json), LedgerOperation::kAdd, to_ledger(added.outcome),
-            added.outcome == RowOutcome::kAccepted ? "" : added.reason.code});
+        LedgerUpdate& update = next_update();
+        update.member_key.assign(row.ids.member_key);
+        update.hashed_keys.assign(row.ids.keys_json);
+        update.operation = LedgerOperation::kAdd;
+        update.outcome = to_ledger(added.outcome);
+        update.reason.assign(added.outcome == RowOutcome::kAccepted ? std::string_view() : added.reason.code);
       }
       if (row.unchanged) ++counters_.unchanged;
-      if (mark_seen) ledger.seen_member_keys.push_back(row.ids.member_key);
+      if (mark_seen) {
+        if (seen_count == ledger.seen_member_keys.size()) ledger.seen_member_keys.emplace_back();
+        ledger.seen_member_keys[seen_count++].assign(row.ids.member_key);
+      }
 
       const int index = static_cast<int>(outcome);
       ++counters_.outcomes[index];
@@ -534,6 +546,8 @@ class Pipeline {
         if (row.ids.fields_usable & (1u << field)) ++counters_.fields[field].rows[index];
       }
     }
+    ledger.updates.resize(update_count);
+    ledger.seen_member_keys.resize(seen_count);
 
     // SQLite inserts keys in order with fewer page visits than in random order. The sort is stable
     // because a member twice in one batch must keep its last update.
@@ -541,7 +555,7 @@ class Pipeline {
         ledger.updates.begin(), ledger.updates.end(),
         [](const LedgerUpdate& a, const LedgerUpdate& b) { return a.member_key < b.member_key; });
     std::sort(ledger.seen_member_keys.begin(), ledger.seen_member_keys.end());
-    take_commit(ledger, next_position, commit);
+    take_commit(next_position, commit);
     return Status::ok();
   }
 
@@ -610,14 +624,14 @@ class Pipeline {
 
   Status commit(LedgerBatch& ledger, const std::string& position) {
     BatchCommit commit;
-    take_commit(ledger, position, commit);
+    commit.ledger = std::move(ledger);
+    take_commit(position, commit);
     return write_commit(commit);
   }
 
-  // Moves the ledger updates and the outcomes recorded so far into `commit`, with the checkpoint
-  // and the progress as they stand after the batch.
-  void take_commit(LedgerBatch& ledger, const std::string& position, BatchCommit& commit) {
-    commit.ledger = std::move(ledger);
+  // Moves the outcomes recorded so far into `commit`, beside the batch's ledger updates, with the
+  // checkpoint and the progress as they stand after the batch.
+  void take_commit(const std::string& position, BatchCommit& commit) {
     commit.outcome_records = std::move(outcome_records_);
     outcome_records_.clear();
     Checkpoint& checkpoint = commit.checkpoint;
@@ -825,6 +839,7 @@ class Pipeline {
   std::unique_ptr<RowProcessor> processor_;
   std::unique_ptr<AudienceSource> source_;
   std::unique_ptr<SeenSet> seen_;
+  Batch send_batch_;  // The batch being sent; its strings are reused by the next one.
   std::vector<std::pair<Field, int>> field_slots_;
   std::size_t batch_size_ = 10000;
   std::size_t rows_per_commit_ = kMinRowsPerCommit;

@@ -4,6 +4,11 @@
 
 #include <sqlite3.h>
 
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
+
 #include "queue_test_support.hpp"
 
 namespace activation {
@@ -224,6 +229,55 @@ TEST_CASE("SQLite fold keeps other scopes' rows") {
   REQUIRE(found->front().has_value());
   CHECK(found->front()->hashed_keys == R"(["c"])");
   CHECK(*ledger->count("vip", "meta") == 2);
+}
+
+TEST_CASE("SQLite fold applies hundreds of batches in order") {
+  // 400 batches of members in random order, folded at once in chunks of 37 rows, so that chunks
+  // end in the middle of a member's rows. Another scope's batches lie between this scope's.
+  ScratchDir dir;
+  auto store = open_store(dir.file("runs.db"), chunks_of(37));
+  auto ledger = Ledger::create(store).value();
+  std::mt19937 random(7);
+  std::map<std::string, std::string> keys;  // The expected keys of each member.
+  std::map<std::string, JobId> seen;        // The expected newest mark of each member.
+  auto member = [&] { return fmt::format("m{:02}", random() % 60); };
+
+  for (int number = 1; number <= 400; ++number) {
+    const JobId job = number % 3 == 0 ? 0 : 1 + number % 7;
+    LedgerBatch batch = batch_of(job);
+    for (int i = 0; i < 3; ++i) {
+      std::string key = member();
+      std::string value = fmt::format("[{}]", number * 10 + i);
+      batch.updates.push_back(add(key, value));
+      keys[key] = value;
+      if (job != 0) seen[key] = job;
+    }
+    if (job != 0) {
+      for (int i = 0; i < 2; ++i) {
+        std::string key = member();
+        batch.seen_member_keys.push_back(key);
+        if (keys.count(key) != 0) seen[key] = job;  // A mark of a member not in the ledger is ignored.
+      }
+    }
+    REQUIRE(ledger->apply(batch).is_ok());
+
+    if (number % 3 == 0) {
+      LedgerBatch other = batch_of(9);
+      other.destination = "google";
+      other.updates = {add(member(), "[0]")};
+      REQUIRE(ledger->apply(other).is_ok());
+    }
+  }
+
+  REQUIRE(ledger->flush("vip", "meta").is_ok());
+  CHECK(*ledger->count("vip", "meta") == static_cast<std::int64_t>(keys.size()));
+  for (const auto& [key, value] : keys) {
+    CAPTURE(key);
+    LedgerEntry entry = entry_of(*ledger, key);
+    CHECK(entry.hashed_keys == value);
+    CHECK(entry.last_seen_job == (seen.count(key) != 0 ? seen[key] : 0));
+  }
+  CHECK(*ledger->count("vip", "google") > 0);
 }
 
 TEST_CASE("SQLite fold ignores stale journal rows") {

@@ -260,7 +260,8 @@ class FileDestination final : public DestinationAdapter {
     char name[64];
     std::snprintf(name, sizeof name, "batch-%06lld-%s.%s", static_cast<long long>(number),
                   type == OperationType::kAdd ? "add" : "remove", extension(format_));
-    std::string body = render_file(format_, run_.field_slots, operations, type, config_.settings);
+    std::string& body = body_;
+    render_file(format_, run_.field_slots, operations, type, config_.settings, body);
     ACT_RETURN_IF_ERROR(write_atomically(job_directory_ / name, body, sync_));
 
     Json entry = {{"file", name},
@@ -280,6 +281,7 @@ class FileDestination final : public DestinationAdapter {
   Logger logger_;
   DestinationRun run_;
   fs::path job_directory_;
+  std::string body_;  // The file being written; kept between batches for its capacity.
 };
 
 }  // namespace

@@ -1,8 +1,13 @@
 // The upload formats of the file destination. Each renders the operations of one type of one
 // batch as one file body.
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <nlohmann/json.hpp>
 
@@ -71,29 +76,67 @@ std::vector<Column> columns_for(FileFormat format, const std::vector<std::pair<F
   return columns;
 }
 
-// Returns, for each column, the value of `operation` in that column or nullptr.
-void cells_for(const std::vector<Column>& columns, const MemberOperation& operation,
-               std::vector<const std::string*>& cells) {
-  cells.assign(columns.size(), nullptr);
-  std::array<int, kFieldCount * 4> seen{};
-  for (const auto& identifier : operation.identifiers) {
-    int key = static_cast<int>(identifier.field) * 4 + static_cast<int>(identifier.part);
-    int slot = seen[key]++;
+// Finds the column of each value of a member: by its field, its date part and how many values of
+// the same field and part came before it in the member.
+class CellMap {
+ public:
+  explicit CellMap(const std::vector<Column>& columns) : width_(columns.size()) {
+    for (const Column& column : columns) slots_ = std::max(slots_, column.slot + 1);
+    column_of_.assign(static_cast<std::size_t>(kFieldCount) * 4 * static_cast<std::size_t>(slots_), -1);
     for (std::size_t i = 0; i < columns.size(); ++i) {
-      if (columns[i].field == identifier.field && columns[i].part == identifier.part &&
-          columns[i].slot == slot) {
-        cells[i] = &identifier.value;
-        break;
-      }
+      column_of_[index(key_of(columns[i].field, columns[i].part), columns[i].slot)] = static_cast<int>(i);
     }
   }
+
+  // Sets `cells` to the value of `operation` in each column, or nullptr.
+  void fill(const MemberOperation& operation, std::vector<const std::string*>& cells) const {
+    cells.assign(width_, nullptr);
+    std::array<int, kFieldCount * 4> seen{};
+    for (const auto& identifier : operation.identifiers) {
+      const int key = key_of(identifier.field, identifier.part);
+      const int slot = seen[key]++;
+      if (slot >= slots_) continue;
+      const int column = column_of_[index(key, slot)];
+      if (column >= 0) cells[column] = &identifier.value;
+    }
+  }
+
+ private:
+  static int key_of(Field field, DatePart part) { return static_cast<int>(field) * 4 + static_cast<int>(part); }
+  std::size_t index(int key, int slot) const {
+    return static_cast<std::size_t>(key) * static_cast<std::size_t>(slots_) + static_cast<std::size_t>(slot);
+  }
+
+  std::size_t width_;
+  int slots_ = 0;
+  std::vector<int> column_of_;  // -1 where no column takes the value.
+};
+
+// True when a CSV cell of `value` must be quoted: it contains a comma, a quote or a line break.
+bool needs_csv_quotes(std::string_view value) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(value.data());
+  const std::size_t n = value.size();
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  // Sixteen bytes at a time: a hashed value is 64 hex digits.
+  const __m128i comma = _mm_set1_epi8(',');
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i carriage_return = _mm_set1_epi8('\r');
+  const __m128i line_feed = _mm_set1_epi8('\n');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i));
+    const __m128i found = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, carriage_return), _mm_cmpeq_epi8(v, line_feed)));
+    if (_mm_movemask_epi8(found) != 0) return true;
+  }
+#endif
+  bool quote_it = false;
+  for (; i < n; ++i) quote_it |= bytes[i] == ',' || bytes[i] == '"' || bytes[i] == '\r' || bytes[i] == '\n';
+  return quote_it;
 }
 
 void append_csv_cell(std::string& out, std::string_view value) {
-  // One pass over the value: find_first_of() would search the four characters once per byte.
-  bool quote = false;
-  for (char c : value) quote |= c == ',' || c == '"' || c == '\r' || c == '\n';
-  if (!quote) {
+  if (!needs_csv_quotes(value)) {
     out += value;
     return;
   }
@@ -105,9 +148,9 @@ void append_csv_cell(std::string& out, std::string_view value) {
   out += '"';
 }
 
-std::string render_csv(FileFormat format, const std::vector<Column>& columns,
-                       const std::vector<const MemberOperation*>& operations) {
-  std::string out;
+void render_csv(FileFormat format, const std::vector<Column>& columns,
+                const std::vector<const MemberOperation*>& operations, std::string& out) {
+  out.clear();
   out.reserve(operations.size() * (columns.size() * 66 + 2) + 256);
   for (std::size_t i = 0; i < columns.size(); ++i) {
     if (i > 0) out += ',';
@@ -121,21 +164,21 @@ std::string render_csv(FileFormat format, const std::vector<Column>& columns,
   }
   out += '\n';
 
+  const CellMap map(columns);
   std::vector<const std::string*> cells;
   for (const MemberOperation* operation : operations) {
-    cells_for(columns, *operation, cells);
+    map.fill(*operation, cells);
     for (std::size_t i = 0; i < cells.size(); ++i) {
       if (i > 0) out += ',';
       if (cells[i] != nullptr) append_csv_cell(out, *cells[i]);
     }
     out += '\n';
   }
-  return out;
 }
 
-std::string render_meta_json(const std::vector<Column>& columns,
-                             const std::vector<const MemberOperation*>& operations) {
-  std::string out;
+void render_meta_json(const std::vector<Column>& columns, const std::vector<const MemberOperation*>& operations,
+                      std::string& out) {
+  out.clear();
   out.reserve(operations.size() * (columns.size() * 68 + 4) + 256);
   out += "{\"payload\":{\"schema\":[";
   for (std::size_t i = 0; i < columns.size(); ++i) {
@@ -143,10 +186,11 @@ std::string render_meta_json(const std::vector<Column>& columns,
     append_json_string(out, meta_key(columns[i].field, columns[i].part));
   }
   out += "],\"data\":[";
+  const CellMap map(columns);
   std::vector<const std::string*> cells;
   for (std::size_t row = 0; row < operations.size(); ++row) {
     if (row > 0) out += ',';
-    cells_for(columns, *operations[row], cells);
+    map.fill(*operations[row], cells);
     out += '[';
     for (std::size_t i = 0; i < cells.size(); ++i) {
       if (i > 0) out += ',';
@@ -155,7 +199,6 @@ std::string render_meta_json(const std::vector<Column>& columns,
     out += ']';
   }
   out += "]}}\n";
-  return out;
 }
 
 // One Data Manager AudienceMember. A member with email, phone or a complete address is sent as
@@ -288,16 +331,16 @@ std::optional<FileFormat> parse_file_format(std::string_view name) noexcept {
   return std::nullopt;
 }
 
-std::string render_file(FileFormat format, const std::vector<std::pair<Field, int>>& field_slots,
-                        const std::vector<const MemberOperation*>& operations, OperationType type,
-                        std::string_view settings_json) {
+void render_file(FileFormat format, const std::vector<std::pair<Field, int>>& field_slots,
+                 const std::vector<const MemberOperation*>& operations, OperationType type,
+                 std::string_view settings_json, std::string& out) {
   switch (format) {
     case FileFormat::kMetaCsv:
-    case FileFormat::kHashedCsv: return render_csv(format, columns_for(format, field_slots), operations);
-    case FileFormat::kMetaJson: return render_meta_json(columns_for(format, field_slots), operations);
-    case FileFormat::kGoogleJson: return render_google_json(operations, type, settings_json);
+    case FileFormat::kHashedCsv: render_csv(format, columns_for(format, field_slots), operations, out); return;
+    case FileFormat::kMetaJson: render_meta_json(columns_for(format, field_slots), operations, out); return;
+    case FileFormat::kGoogleJson: out = render_google_json(operations, type, settings_json); return;
   }
-  return {};
+  out.clear();
 }
 
 }  // namespace activation::destinations
