@@ -103,6 +103,13 @@ std::string Statement::column_text(int column) const {
   return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
+std::string_view Statement::column_text_view(int column) const {
+  const unsigned char* text = sqlite3_column_text(stmt_, column);
+  if (text == nullptr) return {};
+  return std::string_view(reinterpret_cast<const char*>(text),
+                          static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
 std::string_view Statement::column_blob(int column) const {
   const void* bytes = sqlite3_column_blob(stmt_, column);
   if (bytes == nullptr) return {};

@@ -51,6 +51,7 @@ class Statement {
   double column_double(int column) const { return sqlite3_column_double(stmt_, column); }
   bool column_is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::string column_text(int column) const;
+  std::string_view column_text_view(int column) const;  // Valid until the next step or reset.
   bool column_is_blob(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_BLOB; }
   std::string_view column_blob(int column) const;  // Valid until the next step or reset.
   std::optional<std::int64_t> column_optional(int column) const;

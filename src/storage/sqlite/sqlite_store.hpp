@@ -23,6 +23,8 @@
 
 namespace activation::internal {
 
+class JournalMerge;
+
 class SqliteStore final : public Store {
  public:
   static Result<std::shared_ptr<SqliteStore>> open(const std::string& path, const SqliteStoreOptions& options);
@@ -95,9 +97,9 @@ class SqliteStore final : public Store {
   Status apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now_ms);
   // Moves the journaled ledger updates of (audience, destination) into the ledger.
   Status fold_journal(std::string_view audience, std::string_view destination);
-  // Folds a journal larger than one chunk on the fold connection: sorts it, applies it `chunk` rows
-  // per write transaction, and deletes it.
-  Status fold_sorted_journal(SqliteConnection& connection, std::int64_t scope, std::int64_t chunk);
+  // Folds a journal larger than one chunk on the fold connection: merges its sorted runs, applies
+  // them about `chunk` rows per write transaction, and deletes it.
+  Status fold_journal_runs(SqliteConnection& connection, std::int64_t scope, std::int64_t chunk);
   Status conflict_status(SqliteConnection& connection, const Lease& lease, std::string_view action);
   Status check_lease(SqliteConnection& connection, const Lease& lease, std::string_view action);
 
@@ -107,10 +109,12 @@ class SqliteStore final : public Store {
   std::mutex write_mutex_;
   std::unique_ptr<SqliteConnection> writer_;
 
-  // The connection that folds the ledger journal. Its temporary table keeps a fold's sorted rows
-  // across the fold's transactions. The first fold opens it, and a process runs one fold at a time.
+  // The connection that folds the ledger journal. The first fold opens it, and a process runs one
+  // fold at a time. Its temporary tables keep the runs of a fold's merge passes across the fold's
+  // transactions, and its virtual table ledger_journal_merge reads fold_merge_.
   std::mutex fold_mutex_;
   std::unique_ptr<SqliteConnection> fold_connection_;
+  JournalMerge* fold_merge_ = nullptr;  // Guarded by fold_mutex_.
 
   std::mutex readers_mutex_;
   std::condition_variable readers_available_;

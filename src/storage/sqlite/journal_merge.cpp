@@ -1,0 +1,283 @@
+#include "storage/sqlite/journal_merge.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace activation::internal {
+namespace {
+
+// The heap's order: a cursor comes later than another when its (member key, seq) is larger.
+struct Later {
+  const std::vector<RunCursor>* cursors;
+  bool operator()(std::size_t a, std::size_t b) const {
+    const RunCursor& x = (*cursors)[a];
+    const RunCursor& y = (*cursors)[b];
+    const int order = x.member_key().compare(y.member_key());
+    return order != 0 ? order > 0 : x.seq() > y.seq();
+  }
+};
+
+}  // namespace
+
+RunCursor::RunCursor(RunCursor&& other) noexcept { *this = std::move(other); }
+
+RunCursor& RunCursor::operator=(RunCursor&& other) noexcept {
+  std::swap(stmt_, other.stmt_);
+  run_ = other.run_;
+  position_ = other.position_;
+  seq_ = other.seq_;
+  scope_ = other.scope_;
+  done_ = other.done_;
+  member_key_ = other.member_key_;
+  seen_job_ = other.seen_job_;
+  return *this;
+}
+
+RunCursor::~RunCursor() { sqlite3_finalize(stmt_); }
+
+Result<RunCursor> RunCursor::prepare(SqliteConnection& connection, const char* sql, JournalRun run,
+                                     std::int64_t scope) {
+  RunCursor cursor;
+  const int rc = sqlite3_prepare_v2(connection.handle(), sql, -1, &cursor.stmt_, nullptr);
+  if (rc != SQLITE_OK) return connection.error(rc, "prepare a ledger journal merge");
+  cursor.run_ = run;
+  cursor.position_ = run.first;
+  cursor.scope_ = scope;
+  return cursor;
+}
+
+Status RunCursor::seek(SqliteConnection& connection) {
+  if (done_) return Status();
+  sqlite3_reset(stmt_);
+  sqlite3_bind_int64(stmt_, 1, position_);
+  sqlite3_bind_int64(stmt_, 2, run_.last);
+  if (scope_ != 0) sqlite3_bind_int64(stmt_, 3, scope_);
+  return step(connection);
+}
+
+Status RunCursor::step(SqliteConnection& connection) {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) {
+    // Read once per row, because the merge compares keys many times.
+    position_ = sqlite3_column_int64(stmt_, 0);
+    seq_ = sqlite3_column_int64(stmt_, 1);
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, 2));
+    member_key_ = std::string_view(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, 2)));
+    seen_job_ = sqlite3_column_int64(stmt_, 8);
+    return Status();
+  }
+  done_ = true;
+  member_key_ = {};
+  sqlite3_reset(stmt_);
+  if (rc == SQLITE_DONE) return Status();
+  return connection.error(rc, "read the ledger journal");
+}
+
+void RunCursor::pause() { sqlite3_reset(stmt_); }
+
+Status JournalMerge::open(SqliteConnection& connection, const char* sql, std::span<const JournalRun> runs,
+                          std::int64_t scope) {
+  cursors_.clear();
+  heap_.clear();
+  for (const JournalRun& run : runs) {
+    ACT_ASSIGN_OR_RETURN(auto cursor, RunCursor::prepare(connection, sql, run, scope));
+    cursors_.push_back(std::move(cursor));
+  }
+  chunk_rows_ = std::numeric_limits<std::int64_t>::max();
+  heap_empty_after_chunk_ = cursors_.empty();
+  chunk_start_.clear();
+  for (const RunCursor& cursor : cursors_) chunk_start_.push_back(cursor.place());
+  return Status();
+}
+
+void JournalMerge::start_chunk(std::int64_t rows) {
+  chunk_rows_ = rows;
+  chunk_start_.clear();
+  for (const RunCursor& cursor : cursors_) chunk_start_.push_back(cursor.place());
+}
+
+void JournalMerge::finish_chunk() {
+  for (RunCursor& cursor : cursors_) cursor.pause();
+}
+
+Status JournalMerge::scan(SqliteConnection& connection) {
+  heap_.clear();
+  read_ = 0;
+  chunk_has_marks_ = false;
+  for (std::size_t i = 0; i < cursors_.size(); ++i) {
+    cursors_[i].restore(chunk_start_[i]);
+    ACT_RETURN_IF_ERROR(cursors_[i].seek(connection));
+    if (!cursors_[i].done()) heap_.push_back(i);
+  }
+  std::make_heap(heap_.begin(), heap_.end(), Later{&cursors_});
+  at_end_ = heap_.empty();
+  heap_empty_after_chunk_ = at_end_;
+  if (!at_end_) last_key_.assign(row().member_key());
+  return Status();
+}
+
+Status JournalMerge::next(SqliteConnection& connection) {
+  if (at_end_) return Status();
+  ++read_;
+  if (row().seen_job() != 0) chunk_has_marks_ = true;
+  last_key_.assign(row().member_key());
+  std::pop_heap(heap_.begin(), heap_.end(), Later{&cursors_});
+  RunCursor& cursor = cursors_[heap_.back()];
+  ACT_RETURN_IF_ERROR(cursor.step(connection));
+  if (cursor.done()) {
+    heap_.pop_back();
+  } else {
+    std::push_heap(heap_.begin(), heap_.end(), Later{&cursors_});
+  }
+  update_end();
+  return Status();
+}
+
+void JournalMerge::update_end() {
+  heap_empty_after_chunk_ = heap_.empty();
+  if (heap_.empty()) {
+    at_end_ = true;
+    return;
+  }
+  // A chunk ends after its last member's rows: at the first row of another member once it has
+  // enough rows.
+  at_end_ = read_ >= chunk_rows_ && row().member_key() != last_key_;
+}
+
+namespace {
+
+// The virtual table. SQLite reads it through these callbacks, and the table's scan reads
+// *current.
+struct MergeTable {
+  sqlite3_vtab base;  // First, as SQLite requires.
+  JournalMerge** current;
+  SqliteConnection* connection;
+};
+
+struct MergeScan {
+  sqlite3_vtab_cursor base;  // First, as SQLite requires.
+  JournalMerge* merge = nullptr;
+};
+
+struct MergeModule {
+  JournalMerge** current;
+  SqliteConnection* connection;
+};
+
+MergeTable* table_of(sqlite3_vtab* table) { return reinterpret_cast<MergeTable*>(table); }
+MergeScan* scan_of(sqlite3_vtab_cursor* cursor) { return reinterpret_cast<MergeScan*>(cursor); }
+
+// Reports `status` as the error of the statement that reads the table.
+int fail(sqlite3_vtab* table, const Status& status) {
+  sqlite3_free(table->zErrMsg);
+  table->zErrMsg = sqlite3_mprintf("%s", status.message().c_str());
+  return SQLITE_ERROR;
+}
+
+int merge_connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) {
+  const int rc = sqlite3_declare_vtab(
+      db,
+      "CREATE TABLE x(seq INTEGER, member_key TEXT, hashed_keys, operation INTEGER, outcome INTEGER, "
+      "reason TEXT, updated_at INTEGER, seen_job INTEGER)");
+  if (rc != SQLITE_OK) return rc;
+  auto* table = static_cast<MergeTable*>(sqlite3_malloc(sizeof(MergeTable)));
+  if (table == nullptr) return SQLITE_NOMEM;
+  *table = MergeTable{};
+  const auto* module = static_cast<const MergeModule*>(aux);
+  table->current = module->current;
+  table->connection = module->connection;
+  *out = &table->base;
+  return SQLITE_OK;
+}
+
+int merge_disconnect(sqlite3_vtab* table) {
+  sqlite3_free(table);
+  return SQLITE_OK;
+}
+
+int merge_best_index(sqlite3_vtab*, sqlite3_index_info* info) {
+  // Every constraint is left to SQLite. Rows come in member-key order, so an ORDER BY or GROUP BY
+  // of member_key alone needs no sort.
+  if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == 1 && !info->aOrderBy[0].desc) {
+    info->orderByConsumed = 1;
+  }
+  info->estimatedCost = 1e6;
+  info->estimatedRows = 1000000;
+  return SQLITE_OK;
+}
+
+int merge_open(sqlite3_vtab*, sqlite3_vtab_cursor** out) {
+  auto* scan = static_cast<MergeScan*>(sqlite3_malloc(sizeof(MergeScan)));
+  if (scan == nullptr) return SQLITE_NOMEM;
+  *scan = MergeScan{};
+  *out = &scan->base;
+  return SQLITE_OK;
+}
+
+int merge_close(sqlite3_vtab_cursor* cursor) {
+  sqlite3_free(cursor);
+  return SQLITE_OK;
+}
+
+int merge_filter(sqlite3_vtab_cursor* cursor, int, const char*, int, sqlite3_value**) {
+  MergeTable* table = table_of(cursor->pVtab);
+  MergeScan* scan = scan_of(cursor);
+  scan->merge = *table->current;
+  if (scan->merge == nullptr) return fail(cursor->pVtab, internal_error("ledger_journal_merge has no merge to read"));
+  Status status = scan->merge->scan(*table->connection);
+  return status.is_ok() ? SQLITE_OK : fail(cursor->pVtab, status);
+}
+
+int merge_next(sqlite3_vtab_cursor* cursor) {
+  MergeScan* scan = scan_of(cursor);
+  Status status = scan->merge->next(*table_of(cursor->pVtab)->connection);
+  return status.is_ok() ? SQLITE_OK : fail(cursor->pVtab, status);
+}
+
+int merge_eof(sqlite3_vtab_cursor* cursor) {
+  const MergeScan* scan = scan_of(cursor);
+  return scan->merge == nullptr || scan->merge->at_end() ? 1 : 0;
+}
+
+int merge_column(sqlite3_vtab_cursor* cursor, sqlite3_context* context, int column) {
+  // The run's column after its position: seq is column 1 of the run's statement.
+  sqlite3_result_value(context, scan_of(cursor)->merge->row().value(column + 1));
+  return SQLITE_OK;
+}
+
+int merge_rowid(sqlite3_vtab_cursor* cursor, sqlite3_int64* rowid) {
+  *rowid = scan_of(cursor)->merge->rows_read();
+  return SQLITE_OK;
+}
+
+sqlite3_module make_module() {
+  sqlite3_module module{};
+  module.iVersion = 0;
+  module.xCreate = nullptr;  // Eponymous only: no CREATE VIRTUAL TABLE.
+  module.xConnect = merge_connect;
+  module.xBestIndex = merge_best_index;
+  module.xDisconnect = merge_disconnect;
+  module.xDestroy = nullptr;
+  module.xOpen = merge_open;
+  module.xClose = merge_close;
+  module.xFilter = merge_filter;
+  module.xNext = merge_next;
+  module.xEof = merge_eof;
+  module.xColumn = merge_column;
+  module.xRowid = merge_rowid;
+  return module;
+}
+
+const sqlite3_module kMergeModule = make_module();
+
+}  // namespace
+
+Status register_journal_merge(SqliteConnection& connection, JournalMerge** current) {
+  auto* module = new MergeModule{current, &connection};
+  const int rc = sqlite3_create_module_v2(connection.handle(), "ledger_journal_merge", &kMergeModule, module,
+                                          [](void* aux) { delete static_cast<MergeModule*>(aux); });
+  if (rc != SQLITE_OK) return connection.error(rc, "register ledger_journal_merge");
+  return Status();
+}
+
+}  // namespace activation::internal
