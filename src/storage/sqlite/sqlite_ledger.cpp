@@ -418,31 +418,27 @@ Status SqliteStore::fold_journal_runs(SqliteConnection& connection, std::int64_t
     merge.start_chunk(chunk);
     ACT_RETURN_IF_ERROR(run_transaction(connection, "BEGIN IMMEDIATE", "fold ledger journal",
                                         [&](SqliteConnection& c) -> Status {
-      {
-        ACT_ASSIGN_OR_RETURN(auto upsert, c.prepare(
-            "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
-            "keys_seq) SELECT ?1, member_key, hashed_keys, operation, outcome, reason, updated_at, seq FROM "
-            "ledger_journal_merge WHERE hashed_keys IS NOT NULL ON CONFLICT (scope_id, member_key) DO UPDATE SET "
-            "hashed_keys = excluded.hashed_keys, operation = excluded.operation, outcome = excluded.outcome, "
-            "reason = excluded.reason, updated_at = excluded.updated_at, keys_seq = excluded.keys_seq "
-            "WHERE excluded.keys_seq > ledger.keys_seq"));
-        upsert.bind(1, scope);
-        Status upserted = upsert.run();
+      // Runs a statement over the chunk's rows, then ends the merge's reads in any case.
+      auto over_chunk = [&](const char* sql) -> Status {
+        ACT_ASSIGN_OR_RETURN(auto statement, c.prepare(sql));
+        statement.bind(1, scope);
+        Status status = statement.run();
         merge.finish_chunk();
-        ACT_RETURN_IF_ERROR(upserted);
-      }
-      if (merge.chunk_has_marks()) {
-        ACT_ASSIGN_OR_RETURN(auto marks, c.prepare(
-            "UPDATE ledger SET last_seen_job = marks.job, seen_seq = marks.seq FROM (SELECT member_key, "
-            "seen_job AS job, max(seq) AS seq FROM ledger_journal_merge WHERE seen_job <> 0 GROUP BY member_key) "
-            "AS marks WHERE ledger.scope_id = ?1 AND ledger.member_key = marks.member_key AND "
-            "marks.seq > ledger.seen_seq"));
-        marks.bind(1, scope);
-        Status marked = marks.run();
-        merge.finish_chunk();
-        ACT_RETURN_IF_ERROR(marked);
-      }
-      return Status();
+        return status;
+      };
+      ACT_RETURN_IF_ERROR(over_chunk(
+          "INSERT INTO ledger (scope_id, member_key, hashed_keys, operation, outcome, reason, updated_at, "
+          "keys_seq) SELECT ?1, member_key, hashed_keys, operation, outcome, reason, updated_at, seq FROM "
+          "ledger_journal_merge WHERE hashed_keys IS NOT NULL ON CONFLICT (scope_id, member_key) DO UPDATE SET "
+          "hashed_keys = excluded.hashed_keys, operation = excluded.operation, outcome = excluded.outcome, "
+          "reason = excluded.reason, updated_at = excluded.updated_at, keys_seq = excluded.keys_seq "
+          "WHERE excluded.keys_seq > ledger.keys_seq"));
+      if (!merge.chunk_has_marks()) return Status();
+      return over_chunk(
+          "UPDATE ledger SET last_seen_job = marks.job, seen_seq = marks.seq FROM (SELECT member_key, "
+          "seen_job AS job, max(seq) AS seq FROM ledger_journal_merge WHERE seen_job <> 0 GROUP BY member_key) "
+          "AS marks WHERE ledger.scope_id = ?1 AND ledger.member_key = marks.member_key AND "
+          "marks.seq > ledger.seen_seq");
     }));
   } while (!merge.finished());
 
