@@ -47,3 +47,19 @@ TEST_CASE("json string round trip") {
   CHECK(parsed[0].get<std::string>() == all);
   CHECK(parsed[1].get<std::string>() == "second");
 }
+
+TEST_CASE("json string escape at every place") {
+  // Long values are checked sixteen bytes at a time: a character that needs an escape, or a byte
+  // of a UTF-8 sequence, must be found wherever it sits.
+  for (const std::string special : {std::string("\""), std::string("\\"), std::string("\n"),
+                                    std::string("\x7f"), std::string("\xc3\xa9")}) {
+    for (std::size_t at = 0; at < 40; ++at) {
+      CAPTURE(at);
+      std::string value(40, 'a');
+      value.insert(at, special);
+      auto parsed = nlohmann::json::parse(literal(value));
+      CHECK(parsed.get<std::string>() == value);
+      CHECK(literal(value) == nlohmann::json(value).dump());
+    }
+  }
+}

@@ -51,6 +51,27 @@ TEST_CASE("packed keys read back unchanged") {
   }
 }
 
+TEST_CASE("a digest with one byte out of range stays text") {
+  // Digests are decoded sixteen digits at a time: a byte just outside '0'-'9' or 'a'-'f', or a byte
+  // from 0x80, must keep the value as text wherever it sits, and the text must come back.
+  for (const char bad : {'/', ':', '`', 'g', 'A', 'F', '\x80', '\xff'}) {
+    for (std::size_t at = 0; at < 64; ++at) {
+      CAPTURE(at);
+      std::string value = kDigest;
+      value[at] = bad;
+      std::string packed = round_trip("[[\"email\",\"" + value + "\"]]");
+      CHECK(packed.size() > 64);
+    }
+  }
+  // Every digit and letter in every place decodes to its byte.
+  std::string all;
+  for (int i = 0; i < 4; ++i) all += "0123456789abcdef";
+  std::string packed = round_trip("[[\"email\",\"" + all + "\"]]");
+  REQUIRE(packed.size() == 1 + 1 + 1 + 32);
+  CHECK(static_cast<unsigned char>(packed[3]) == 0x01);
+  CHECK(static_cast<unsigned char>(packed[10]) == 0xef);
+}
+
 TEST_CASE("text of another shape is not packed") {
   std::string packed;
   for (const std::string text : {R"(["3b"])", R"({"email":["x"]})", R"([["email", "x"]])", R"([["email","x"]] )",
