@@ -45,6 +45,7 @@ WHY = {
     "meta": "counts rows, not members: a member with two phones is sent as two rows, and a "
             "request holds 10,000 rows at most, so a batch takes two or more requests",
     "google": "merges members who share an identifier (an email or a phone) into one",
+    "google_ads": "merges members who share an identifier, as above",
     "linkedin": "counts members: one element per member, keyed by its hashed identifiers, or by "
                 "name and country when it has none; elements with the same key are one member",
     "tiktok": "counts rows, not members: a member with two phones is sent as two rows",
@@ -64,7 +65,9 @@ def report(port):
         lines.append(("meta", audience["name"], audience["member_count"],
                       f"rows; {plural(audience['batches'], 'upload request')}"))
     for audience in call(port, "/__inspect/google/audiences")["audiences"]:
-        lines.append(("google", audience["name"], audience["size"],
+        # The Ads API uploads through offline user data jobs; the Data Manager API has none.
+        platform = "google_ads" if audience.get("jobs") else "google"
+        lines.append((platform, audience["name"], audience["size"],
                       f"members; {plural(audience['uploads'], 'upload')}, {audience['removed']:,} removed"))
     for platform in ("linkedin", "tiktok", "snapchat"):
         for audience in call(port, f"/__inspect/{platform}/audiences")["audiences"]:
@@ -78,11 +81,11 @@ def report(port):
     for receiver in call(port, "/__inspect/webhook/audiences")["audiences"]:
         lines.append(("webhook", receiver["name"], receiver["member_count"], "members"))
     for platform, name, count, detail in lines:
-        print(f"  {platform:<9} {name!r:<36} {count:>9,}  ({detail})")
+        print(f"  {platform:<10} {name!r:<36} {count:>9,}  ({detail})")
     print("  Why these differ from the audience's rows (rows without an identifier a platform")
     print("  accepts are invalid and never sent; 'activate status JOB' counts them):")
     for platform in dict.fromkeys(line[0] for line in lines):
-        print(f"    {platform:<9} {WHY[platform]}")
+        print(f"    {platform:<10} {WHY[platform]}")
 
 
 def main(argv):

@@ -307,13 +307,14 @@ std::string job_summary_json(const DistributionJob& job) {
                             {"rejected", counters.outcome(RowOutcome::kRejected)},
                             {"deferred", counters.outcome(RowOutcome::kDeferred)},
                             {"invalid", counters.outcome(RowOutcome::kInvalid)},
-                            {"adds_sent", counters.adds_sent},
-                            {"removes_sent", counters.removes_sent},
                             {"members_left", counters.members_left},
                             {"unchanged", counters.unchanged},
                             {"batches", counters.batches},
                             {"by_identifier", by_field},
                             {"reasons", counters.reasons}};
+    // A dry run sent nothing: its counts are of what a real run would send.
+    entry[job.dry_run ? "adds_to_send" : "adds_sent"] = counters.adds_sent;
+    entry[job.dry_run ? "removes_to_send" : "removes_sent"] = counters.removes_sent;
     if (!destination.error.empty()) entry["error"] = destination.error;
     if (!destination.error_code.empty()) entry["error_code"] = destination.error_code;
     destinations[destination.destination] = entry;

@@ -1,6 +1,7 @@
 // activate status, jobs, cancel, retry and dlq: inspect and change jobs in the store.
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,16 +15,23 @@ namespace {
 
 // One row of the jobs table. ROWS is the audience's source rows, read once per destination, so the
 // table shows the most any destination read (a destination that failed early read fewer), not the
-// sum. ACCEPTED is summed, because each destination accepts its own copy of a row.
+// sum. ACCEPTED is per destination too: one count when every destination accepted the same rows,
+// else the lowest and the highest count. A sum over ten destinations would show ten times the
+// audience.
 std::vector<std::string> job_row(const activation::DistributionJob& job) {
   std::string destinations;
   for (const auto& name : job.destinations) destinations += (destinations.empty() ? "" : ",") + name;
   std::uint64_t rows = 0;
-  std::uint64_t accepted = 0;
+  std::optional<std::uint64_t> lowest;
+  std::uint64_t highest = 0;
   for (const auto& destination : job.progress.destinations) {
     rows = std::max(rows, destination.counters.rows_read);
-    accepted += destination.counters.outcome(activation::RowOutcome::kAccepted);
+    const std::uint64_t accepted = destination.counters.outcome(activation::RowOutcome::kAccepted);
+    lowest = std::min(lowest.value_or(accepted), accepted);
+    highest = std::max(highest, accepted);
   }
+  std::string accepted = format_count(highest);
+  if (lowest && *lowest != highest) accepted = format_count(*lowest) + "-" + accepted;
   return {std::to_string(job.id),
           job_status_label(job),
           job.audience,
@@ -31,7 +39,7 @@ std::vector<std::string> job_row(const activation::DistributionJob& job) {
           std::string(activation::priority_name(job.priority)),
           (job.dry_run ? "dry-" : "") + std::string(activation::sync_mode_name(job.mode)),
           format_count(rows),
-          format_count(accepted),
+          accepted,
           format_time(job.created_at)};
 }
 
@@ -113,7 +121,8 @@ int run_status(const std::vector<std::string>& raw_args) {
 int run_jobs(const std::vector<std::string>& raw_args) {
   const char* usage =
       "usage: activate jobs [--audience NAME] [--limit N] [--config FILE] [--json]\n\n"
-      "Lists distribution jobs, newest first (default: the last 20).\n";
+      "Lists distribution jobs, newest first (default: the last 20). ROWS is the audience's rows\n"
+      "and ACCEPTED the rows each destination accepted, as a range when the destinations differ.\n";
   auto args = parse_args("jobs", raw_args, {"config", "audience", "limit"}, {"json", "help"});
   if (!args) return 2;
   if (args->has("help")) {

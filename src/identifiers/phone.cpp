@@ -15,6 +15,16 @@
 namespace activation::identifiers {
 namespace {
 
+// True when `value` has a decimal digit of any script (Unicode category Nd), such as a fullwidth
+// or an Arabic-Indic one, which libphonenumber reads as a digit. Only values without an ASCII
+// digit come here.
+bool has_decimal_digit(std::string_view value) {
+  for (std::size_t i = 0; i < value.size();) {
+    if (classify(next_code_point(value, i)) == CharClass::kDigit) return true;
+  }
+  return false;
+}
+
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
@@ -174,7 +184,7 @@ PhoneOutcome normalize_phone(std::string_view value, std::string_view row_countr
     high_bits |= static_cast<unsigned char>(c);
   }
   const bool ascii = high_bits < 0x80;
-  if (digits == 0 && ascii) {
+  if (digits == 0 && (ascii || !has_decimal_digit(value))) {
     outcome.kind = PhoneOutcome::Kind::kNoDigits;
     return outcome;
   }

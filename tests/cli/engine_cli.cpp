@@ -147,6 +147,7 @@ TEST_CASE("distribute wait prints summary") {
       sum += destination[outcome].get<std::uint64_t>();
     CHECK(sum == 3000);
     CHECK(destination["invalid"].get<std::uint64_t>() > 0);
+    CHECK(destination["adds_sent"] == destination["accepted"]);
   }
   CHECK(fs::exists(dir.path() / "activation-data/meta" / ("job-" + std::to_string(job)) / "manifest.json"));
 
@@ -179,6 +180,13 @@ TEST_CASE("distribute wait prints summary") {
   auto dlq = run_activate(dir, {"dlq"});
   CHECK(dlq.exit_code == 0);
   CHECK(dlq.out == "the dead-letter queue is empty\n");
+
+  // A dry run names the adds it would send apart from sent ones.
+  auto dry_run = run_activate(dir, {"distribute", "sample", "meta_files", "--dry-run", "--wait", "--json"});
+  REQUIRE(dry_run.exit_code == 0);
+  const Json planned = Json::parse(dry_run.out)["destinations"]["meta_files"];
+  CHECK(planned["adds_to_send"] == planned["accepted"]);
+  CHECK_FALSE(planned.contains("adds_sent"));
 }
 
 TEST_CASE("bad input fails before queuing") {

@@ -362,6 +362,8 @@ TEST_CASE("every rejection code with its message") {
       {meta.normalize(Field::kEmail, "mary.example.com"), "invalid_email", "not an email address: no '@'"},
       {meta.normalize(Field::kPhone, "call me"), "invalid_phone",
        "not a phone number: it contains no digits"},
+      {meta.normalize(Field::kPhone, "\U0001F4DE \u00e9"), "invalid_phone",
+       "not a phone number: it contains no digits"},
       {meta.normalize(Field::kFirstName, "!!!"), "invalid_name", "contains no letters"},
       {meta.normalize(Field::kCity, "42"), "invalid_city", "contains no letters"},
       {meta.normalize(Field::kState, "Bavaria", RowContext{"US"}), "invalid_state",
@@ -382,6 +384,20 @@ TEST_CASE("every rejection code with its message") {
     REQUIRE_FALSE(e.id.ok());
     CHECK(e.id.error->code == e.code);
     CHECK(e.id.error->message == e.message);
+  }
+}
+
+TEST_CASE("phone digits of other scripts") {
+  // libphonenumber reads any decimal digit; only a value without one has "no digits".
+  Normalizer meta = make(Platform::kMeta);
+  NormalizedIdentifier ascii = meta.normalize(Field::kPhone, "+44 20 7946 0958");
+  REQUIRE(ascii.ok());
+  for (const char* value : {"\uFF0B\uFF14\uFF14 \uFF12\uFF10 \uFF17\uFF19\uFF14\uFF16 \uFF10\uFF19\uFF15\uFF18",
+                            "+\u0664\u0664 \u0662\u0660 \u0667\u0669\u0664\u0666 \u0660\u0669\u0665\u0668"}) {
+    CAPTURE(value);
+    NormalizedIdentifier phone = meta.normalize(Field::kPhone, value);
+    REQUIRE(phone.ok());
+    CHECK(phone.sha256 == ascii.sha256);
   }
 }
 

@@ -147,7 +147,8 @@ PlatformResponse PlatformClient::call(HttpRequest request) {
     auto wait = std::chrono::ceil<milliseconds>(admission.retry_after);
     response.not_sent = unavailable(
         fmt::format("destination '{}': the circuit breaker is open after repeated network or 5xx failures of "
-                    "{}; the next request may go in {} ms; the last failure: {}",
+                    "{}; it refused this request and lets a trial request through {} ms later; the last "
+                    "failure: {}",
                     options_.destination, options_.label, wait.count(), admission.last_failure));
     response.retry_after = std::max(wait, milliseconds(1));
     return response;

@@ -185,7 +185,8 @@ GraphResponse GraphClient::call(HttpMethod method, const std::string& path, cons
     auto wait = std::chrono::ceil<milliseconds>(admission.retry_after);
     response.not_sent =
         unavailable(fmt::format("destination '{}': the circuit breaker is open after repeated network or 5xx "
-                                "failures of Meta; the next request may go in {} ms; the last failure: {}",
+                                "failures of Meta; it refused this request and lets a trial request through {} "
+                                "ms later; the last failure: {}",
                                 destination_, wait.count(), admission.last_failure));
     response.retry_after = std::max(wait, milliseconds(1));
     return response;
