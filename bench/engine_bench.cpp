@@ -293,7 +293,8 @@ int main(int argc, char** argv) {
   std::printf("%12s %10s %10s %12s %10s %12s %10s\n", "rows", "csv MiB", "seconds", "rows/s", "vs base",
               "peak RSS MiB", "vs first");
   long first_rss = 0;
-  bool targets_met = true;
+  bool throughput_met = true;
+  bool memory_met = true;
   for (std::uint64_t rows : sizes) {
     std::string run_dir = dir + "/run-" + std::to_string(rows);
     fs::remove_all(run_dir);
@@ -323,10 +324,11 @@ int main(int argc, char** argv) {
                 csv_mib, result.seconds, rate, 100.0 * rate / baseline, result.peak_rss_kib / 1024.0,
                 100.0 * rss_ratio);
     std::fflush(stdout);
-    targets_met = targets_met && rate >= 0.7 * baseline && rss_ratio <= 1.10;
+    throughput_met = throughput_met && rate >= 0.7 * baseline;
+    memory_met = memory_met && rss_ratio <= 1.10;
     if (!keep) fs::remove_all(run_dir);
   }
-  std::printf("\ntargets (throughput >= 70%% of baseline, peak RSS within 10%% of the first run): %s\n",
-              targets_met ? "met" : "NOT met");
+  std::printf("\ntarget throughput >= 70%% of baseline: %s\n", throughput_met ? "met" : "NOT met");
+  std::printf("target peak RSS within 10%% of the first run: %s\n", memory_met ? "met" : "NOT met");
   return 0;
 }

@@ -122,7 +122,8 @@ int run_jobs(const std::vector<std::string>& raw_args) {
   const char* usage =
       "usage: activate jobs [--audience NAME] [--limit N] [--config FILE] [--json]\n\n"
       "Lists distribution jobs, newest first (default: the last 20). ROWS is the audience's rows\n"
-      "and ACCEPTED the rows each destination accepted, as a range when the destinations differ.\n";
+      "and ACCEPTED the rows each destination accepted (in a dry run, would accept), as a range\n"
+      "when the destinations differ; activate status JOB shows each destination's counts.\n";
   auto args = parse_args("jobs", raw_args, {"config", "audience", "limit"}, {"json", "help"});
   if (!args) return 2;
   if (args->has("help")) {

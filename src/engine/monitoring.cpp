@@ -86,8 +86,8 @@ Result<std::string> DistributionEngine::metrics_text() {
   std::map<std::string, DestinationCounters> totals;
   std::map<std::pair<std::string, std::string>, std::int64_t> run_states;
   for (const auto& run : runs) {
-    ++run_states[{run.destination, run.state}];
     if (run.dry_run) continue;
+    ++run_states[{run.destination, run.state}];
     auto counters = DestinationCounters::from_json(run.counters);
     if (!counters.is_ok()) continue;
     DestinationCounters& total = totals[run.destination];

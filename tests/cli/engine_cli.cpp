@@ -187,6 +187,11 @@ TEST_CASE("distribute wait prints summary") {
   const Json planned = Json::parse(dry_run.out)["destinations"]["meta_files"];
   CHECK(planned["adds_to_send"] == planned["accepted"]);
   CHECK_FALSE(planned.contains("adds_sent"));
+  // The metrics leave the dry run out.
+  auto after = run_activate(dir, {"metrics"});
+  REQUIRE(after.exit_code == 0);
+  CHECK(after.out.find("activation_destination_runs{destination=\"meta_files\",state=\"done\"} 1\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("bad input fails before queuing") {

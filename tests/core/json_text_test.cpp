@@ -51,7 +51,7 @@ TEST_CASE("json string round trip") {
 TEST_CASE("json string escape at every place") {
   // Long values are checked sixteen bytes at a time: a character that needs an escape, or a byte
   // of a UTF-8 sequence, must be found wherever it sits.
-  for (const std::string special : {std::string("\""), std::string("\\"), std::string("\n"),
+  for (const std::string& special : {std::string("\""), std::string("\\"), std::string("\n"),
                                     std::string("\x7f"), std::string("\xc3\xa9")}) {
     for (std::size_t at = 0; at < 40; ++at) {
       CAPTURE(at);
