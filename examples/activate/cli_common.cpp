@@ -319,14 +319,25 @@ std::string job_summary_json(const DistributionJob& job) {
     if (!destination.error_code.empty()) entry["error_code"] = destination.error_code;
     destinations[destination.destination] = entry;
   }
+  // Times in ISO 8601, UTC.
+  auto iso_time = [](activation::Timestamp time) {
+    std::string text = format_time(time);
+    text[10] = 'T';
+    return text;
+  };
   nlohmann::json out = {{"job_id", job.id},
                         {"status", std::string(activation::distribution_status_name(job.status))},
                         {"audience", job.audience},
                         {"mode", std::string(activation::sync_mode_name(job.mode))},
                         {"dry_run", job.dry_run},
+                        {"priority", std::string(activation::priority_name(job.priority))},
                         {"attempts", job.attempts},
+                        {"max_attempts", job.max_attempts},
+                        {"created_at", iso_time(job.created_at)},
                         {"destinations", destinations}};
+  if (job.finished_at) out["finished_at"] = iso_time(*job.finished_at);
   if (!job.last_error.empty()) out["last_error"] = job.last_error;
+  if (!job.reason.empty()) out["reason"] = job.reason;
   return out.dump(2);
 }
 

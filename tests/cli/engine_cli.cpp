@@ -138,6 +138,9 @@ TEST_CASE("distribute wait prints summary") {
   REQUIRE(run.exit_code == 0);
   Json summary = Json::parse(run.out);
   CHECK(summary["status"] == "completed");
+  CHECK(summary["priority"] == "normal");
+  CHECK(summary["created_at"].get<std::string>().size() == 20);  // 2026-12-05T19:00:00Z
+  CHECK(summary["finished_at"].get<std::string>() >= summary["created_at"].get<std::string>());
   std::int64_t job = summary["job_id"].get<std::int64_t>();
   for (const char* name : {"meta_files", "google_files"}) {
     const Json& destination = summary["destinations"][name];

@@ -364,7 +364,7 @@ Status SqliteStore::fold_journal_runs(SqliteConnection& connection, std::int64_t
   std::string table_sql;  // The runs' statement when they are in a pass table.
   ACT_RETURN_IF_ERROR(run_transaction(connection, "BEGIN", "merge ledger journal runs", [&](SqliteConnection& c) -> Status {
     {
-      // When the journal holds this pair's rows only, reading the table in journal order skips a
+      // When every journal row belongs to this pair, reading the table in journal order skips a
       // lookup from the index into the table for every row.
       ACT_ASSIGN_OR_RETURN(auto scopes, c.prepare(
           "SELECT (SELECT min(scope_id) FROM ledger_journal), (SELECT max(scope_id) FROM ledger_journal)"));
