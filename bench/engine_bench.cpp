@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,8 +50,8 @@ bool generate(const std::string& path, std::uint64_t rows, std::uint64_t seed) {
   return out && activation::engine::write_sample_csv(out, rows, seed);
 }
 
-// Normalizes and hashes the mapped values of the first rows of `path`; returns rows per second.
-double identifier_baseline(const std::string& path, std::uint64_t* rows_measured) {
+// Opens `path` as a CSV source with the bench's mapping, or exits with the error.
+std::unique_ptr<activation::AudienceSource> open_csv(const std::string& path) {
   activation::SourceSpec spec;
   spec.path = path;
   spec.mapping = bench_mapping();
@@ -59,6 +60,12 @@ double identifier_baseline(const std::string& path, std::uint64_t* rows_measured
     std::fprintf(stderr, "engine_bench: %s\n", source.status().message().c_str());
     std::exit(1);
   }
+  return std::move(*source);
+}
+
+// Normalizes and hashes the mapped values of the first rows of `path`, and returns rows per second.
+double identifier_baseline(const std::string& path, std::uint64_t* rows_measured) {
+  auto source = open_csv(path);
 
   // Rows in memory first, so that only the identifier work is timed.
   struct Row {
@@ -68,7 +75,7 @@ double identifier_baseline(const std::string& path, std::uint64_t* rows_measured
   std::vector<Row> rows;
   activation::SourceRow row;
   while (rows.size() < kBaselineRows) {
-    auto more = (*source)->next(row);
+    auto more = source->next(row);
     if (!more.is_ok() || !*more) break;
     Row copy;
     for (const auto& value : row.values) {
@@ -108,14 +115,11 @@ struct StageRates {
 };
 
 StageRates stage_rates(const std::string& path) {
-  activation::SourceSpec spec;
-  spec.path = path;
-  spec.mapping = bench_mapping();
   StageRates rates;
   for (bool process : {false, true}) {
-    auto source = activation::open_source(spec);
+    auto source = open_csv(path);
     auto normalizer = activation::Normalizer::create(activation::Platform::kMeta);
-    if (!source.is_ok() || !normalizer.is_ok()) std::exit(1);
+    if (!normalizer.is_ok()) std::exit(1);
     activation::engine::RowProcessor processor(std::move(*normalizer));
     activation::engine::RowIdentifiers identifiers;
     activation::DestinationCounters counters;
@@ -124,7 +128,7 @@ StageRates stage_rates(const std::string& path) {
     std::uint64_t valid = 0;
     auto start = Clock::now();
     while (true) {
-      auto more = (*source)->next(row);
+      auto more = source->next(row);
       if (!more.is_ok() || !*more) break;
       ++rows;
       if (process && row.valid() && !processor.process(row, identifiers, counters)) ++valid;

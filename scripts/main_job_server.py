@@ -65,7 +65,7 @@ def report(port):
         lines.append(("meta", audience["name"], audience["member_count"],
                       f"rows; {plural(audience['batches'], 'upload request')}"))
     for audience in call(port, "/__inspect/google/audiences")["audiences"]:
-        # The Ads API uploads through offline user data jobs; the Data Manager API has none.
+        # Only the Ads API uploads through offline user data jobs.
         platform = "google_ads" if audience.get("jobs") else "google"
         lines.append((platform, audience["name"], audience["size"],
                       f"members; {plural(audience['uploads'], 'upload')}, {audience['removed']:,} removed"))

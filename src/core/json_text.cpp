@@ -9,7 +9,7 @@ namespace {
 
 // The length of the longest prefix of `value` that a JSON string may contain without escapes and
 // that is ASCII: from the space to 0x7f, without quotes or backslashes. Bytes from 0x80 end it
-// too; the caller's byte loop copies them.
+// too, and the caller's byte loop copies them.
 std::size_t plain_ascii_prefix(std::string_view value) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(value.data());
   const std::size_t n = value.size();

@@ -127,7 +127,7 @@ std::optional<Reason> RowProcessor::process(const SourceRow& row, RowIdentifiers
               return a.value < b.value;
             });
   out.identifiers.erase(std::unique(out.identifiers.begin(), out.identifiers.end()), out.identifiers.end());
-  // Both are written over the row before's strings, keeping their capacity.
+  // Both overwrite the previous row's strings, which keeps their capacity.
   encode_keys_into(out.identifiers, out.keys_json);
   member_key_into(external_id, out.identifiers, out.keys_json, key_input_, out.member_key);
   return std::nullopt;
@@ -183,14 +183,6 @@ Result<std::vector<WireIdentifier>> decode_keys(std::string_view json_text) {
     identifiers.push_back(WireIdentifier{*field, pair[1].get<std::string>(), part});
   }
   return identifiers;
-}
-
-std::string member_key(std::string_view external_id, const std::vector<WireIdentifier>& identifiers,
-                       std::string_view keys_json) {
-  std::string input;
-  std::string key;
-  member_key_into(external_id, identifiers, keys_json, input, key);
-  return key;
 }
 
 void member_key_into(std::string_view external_id, const std::vector<WireIdentifier>& identifiers,

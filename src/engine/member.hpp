@@ -60,11 +60,9 @@ void encode_keys_into(const std::vector<WireIdentifier>& identifiers, std::strin
 // Parses encode_keys() output. Fails with kDataLoss for text that is not in that form.
 Result<std::vector<WireIdentifier>> decode_keys(std::string_view json_text);
 
-// The ledger key of the member: from the external id when the row has one, else from its first
-// email, phone or MAID identifier, else from all its identifiers (docs/engine.md).
-std::string member_key(std::string_view external_id, const std::vector<WireIdentifier>& identifiers,
-                       std::string_view keys_json);
-// The same, written over `key`; `input` is scratch space for the hashed text.
+// Writes the member's ledger key over `key`: from the external id when the row has one, else from
+// its first email, phone or MAID identifier, else from all its identifiers (docs/engine.md).
+// `input` is scratch space for the hashed text.
 void member_key_into(std::string_view external_id, const std::vector<WireIdentifier>& identifiers,
                      std::string_view keys_json, std::string& input, std::string& key);
 

@@ -419,16 +419,22 @@ class Pipeline {
     }
 
     // Removes first, then adds: a member whose keys changed loses its old keys before it gets new ones.
-    // The operations, and below the ledger updates, are written over those of an earlier batch,
-    // whose strings keep their capacity.
+    // The operations, and below the ledger updates, overwrite those of an earlier batch, so their
+    // strings keep their capacity.
     Batch& batch = send_batch_;
+    // The ledger entry of row `i` when the destination has the member (an accepted add), else null.
+    auto held_entry = [&](std::size_t i) -> const LedgerEntry* {
+      if (entries.empty() || !entries[i]) return nullptr;
+      const LedgerEntry& entry = *entries[i];
+      const bool accepted_add =
+          entry.operation == LedgerOperation::kAdd && entry.outcome == LedgerOutcome::kAccepted;
+      return accepted_add ? &entry : nullptr;
+    };
     std::size_t remove_count = 0;
     std::size_t add_count = 0;
     for (std::size_t i = 0; i < row_count; ++i) {
       PendingRow& row = rows[i];
-      const std::optional<LedgerEntry>* entry = entries.empty() ? nullptr : &entries[i];
-      bool held = entry && entry->has_value() && (*entry)->operation == LedgerOperation::kAdd &&
-                  (*entry)->outcome == LedgerOutcome::kAccepted;
+      const LedgerEntry* entry = held_entry(i);
       switch (request_.mode) {
         case SyncMode::kAdd:
         case SyncMode::kReplace:
@@ -438,11 +444,11 @@ class Pipeline {
           row.remove_index = static_cast<int>(remove_count++);
           break;
         case SyncMode::kMirror:
-          if (held && (*entry)->hashed_keys == row.ids.keys_json) {
+          if (entry && entry->hashed_keys == row.ids.keys_json) {
             row.unchanged = true;
             break;
           }
-          if (held) row.remove_index = static_cast<int>(remove_count++);
+          if (entry) row.remove_index = static_cast<int>(remove_count++);
           row.add_index = static_cast<int>(add_count++);
           break;
       }
@@ -456,10 +462,8 @@ class Pipeline {
         operation.member_key.assign(row.ids.member_key);
         operation.line = row.line;
         // A member in the ledger is removed with exactly the keys it was added with.
-        const std::optional<LedgerEntry>* entry = entries.empty() ? nullptr : &entries[i];
-        if (entry && entry->has_value() && (*entry)->operation == LedgerOperation::kAdd &&
-            (*entry)->outcome == LedgerOutcome::kAccepted) {
-          ACT_ASSIGN_OR_RETURN(operation.identifiers, decode_keys((*entry)->hashed_keys));
+        if (const LedgerEntry* entry = held_entry(i)) {
+          ACT_ASSIGN_OR_RETURN(operation.identifiers, decode_keys(entry->hashed_keys));
         } else {
           operation.identifiers = row.ids.identifiers;
         }
@@ -630,7 +634,7 @@ class Pipeline {
   }
 
   // Moves the outcomes recorded so far into `commit`, beside the batch's ledger updates, with the
-  // checkpoint and the progress as they stand after the batch.
+  // checkpoint and the progress as they are after the batch.
   void take_commit(const std::string& position, BatchCommit& commit) {
     commit.outcome_records = std::move(outcome_records_);
     outcome_records_.clear();
@@ -839,7 +843,7 @@ class Pipeline {
   std::unique_ptr<RowProcessor> processor_;
   std::unique_ptr<AudienceSource> source_;
   std::unique_ptr<SeenSet> seen_;
-  Batch send_batch_;  // The batch being sent; its strings are reused by the next one.
+  Batch send_batch_;  // The batch being sent. The next batch reuses its strings.
   std::vector<std::pair<Field, int>> field_slots_;
   std::size_t batch_size_ = 10000;
   std::size_t rows_per_commit_ = kMinRowsPerCommit;

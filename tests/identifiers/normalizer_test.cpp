@@ -388,7 +388,7 @@ TEST_CASE("every rejection code with its message") {
 }
 
 TEST_CASE("phone digits of other scripts") {
-  // libphonenumber reads any decimal digit; only a value without one has "no digits".
+  // libphonenumber reads any decimal digit, so only a value without one has "no digits".
   Normalizer meta = make(Platform::kMeta);
   NormalizedIdentifier ascii = meta.normalize(Field::kPhone, "+44 20 7946 0958");
   REQUIRE(ascii.ok());

@@ -34,9 +34,9 @@ Result<FileSettings> parse_file_settings(const DestinationConfig& config);
 Result<std::unique_ptr<DestinationAdapter>> make_file_destination(const DestinationConfig& config,
                                                                   const DestinationEnvironment& environment);
 
-// Renders the body of one file into `out`: the operations of `batch` of type `type`, in
-// `format`. `field_slots` fixes the columns. `settings_json` holds format options (Google's
-// account ids). `out` keeps its capacity, so a caller that renders many files reuses one buffer.
+// Renders the body of one file into `out`: `operations`, all of type `type`, in `format`.
+// `field_slots` fixes the columns. `settings_json` contains format options (Google's account ids).
+// `out` keeps its capacity, so a caller that renders many files reuses one buffer.
 void render_file(FileFormat format, const std::vector<std::pair<Field, int>>& field_slots,
                  const std::vector<const MemberOperation*>& operations, OperationType type,
                  std::string_view settings_json, std::string& out);

@@ -76,8 +76,8 @@ std::vector<Column> columns_for(FileFormat format, const std::vector<std::pair<F
   return columns;
 }
 
-// Finds the column of each value of a member: by its field, its date part and how many values of
-// the same field and part came before it in the member.
+// A map from each value of a member to its column, by the value's field, its date part and how
+// many values of the same field and part came before it in the member.
 class CellMap {
  public:
   explicit CellMap(const std::vector<Column>& columns) : width_(columns.size()) {

@@ -83,10 +83,7 @@ Status JournalMerge::open(SqliteConnection& connection, const char* sql, std::sp
     ACT_ASSIGN_OR_RETURN(auto cursor, RunCursor::prepare(connection, sql, run, scope));
     cursors_.push_back(std::move(cursor));
   }
-  chunk_rows_ = std::numeric_limits<std::int64_t>::max();
-  heap_empty_after_chunk_ = cursors_.empty();
-  chunk_start_.clear();
-  for (const RunCursor& cursor : cursors_) chunk_start_.push_back(cursor.place());
+  start_chunk(std::numeric_limits<std::int64_t>::max());
   return Status();
 }
 
@@ -111,8 +108,6 @@ Status JournalMerge::scan(SqliteConnection& connection) {
   }
   std::make_heap(heap_.begin(), heap_.end(), Later{&cursors_});
   at_end_ = heap_.empty();
-  heap_empty_after_chunk_ = at_end_;
-  if (!at_end_) last_key_.assign(row().member_key());
   return Status();
 }
 
@@ -120,7 +115,8 @@ Status JournalMerge::next(SqliteConnection& connection) {
   if (at_end_) return Status();
   ++read_;
   if (row().seen_job() != 0) chunk_has_marks_ = true;
-  last_key_.assign(row().member_key());
+  // Only the rows from the chunk's minimum on may end it, so only their keys are kept.
+  if (read_ >= chunk_rows_) last_key_.assign(row().member_key());
   std::pop_heap(heap_.begin(), heap_.end(), Later{&cursors_});
   RunCursor& cursor = cursors_[heap_.back()];
   ACT_RETURN_IF_ERROR(cursor.step(connection));
@@ -129,39 +125,30 @@ Status JournalMerge::next(SqliteConnection& connection) {
   } else {
     std::push_heap(heap_.begin(), heap_.end(), Later{&cursors_});
   }
-  update_end();
-  return Status();
-}
-
-void JournalMerge::update_end() {
-  heap_empty_after_chunk_ = heap_.empty();
-  if (heap_.empty()) {
-    at_end_ = true;
-    return;
-  }
   // A chunk ends after its last member's rows: at the first row of another member once it has
   // enough rows.
-  at_end_ = read_ >= chunk_rows_ && row().member_key() != last_key_;
+  at_end_ = heap_.empty() || (read_ >= chunk_rows_ && row().member_key() != last_key_);
+  return Status();
 }
 
 namespace {
 
-// The virtual table. SQLite reads it through these callbacks, and the table's scan reads
-// *current.
-struct MergeTable {
-  sqlite3_vtab base;  // First, as SQLite requires.
-  JournalMerge** current;
-  SqliteConnection* connection;
-};
-
-struct MergeScan {
-  sqlite3_vtab_cursor base;  // First, as SQLite requires.
-  JournalMerge* merge = nullptr;
-};
-
+// The module's data on one connection: where a scan finds the merge to read.
 struct MergeModule {
   JournalMerge** current;
   SqliteConnection* connection;
+};
+
+// The virtual table. SQLite reads it through the callbacks below.
+struct MergeTable {
+  sqlite3_vtab base;  // First, as SQLite requires.
+  const MergeModule* module;
+};
+
+// One scan of the table, over the merge that was current when it started.
+struct MergeScan {
+  sqlite3_vtab_cursor base;  // First, as SQLite requires.
+  JournalMerge* merge = nullptr;
 };
 
 MergeTable* table_of(sqlite3_vtab* table) { return reinterpret_cast<MergeTable*>(table); }
@@ -183,9 +170,7 @@ int merge_connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab*
   auto* table = static_cast<MergeTable*>(sqlite3_malloc(sizeof(MergeTable)));
   if (table == nullptr) return SQLITE_NOMEM;
   *table = MergeTable{};
-  const auto* module = static_cast<const MergeModule*>(aux);
-  table->current = module->current;
-  table->connection = module->connection;
+  table->module = static_cast<const MergeModule*>(aux);
   *out = &table->base;
   return SQLITE_OK;
 }
@@ -220,17 +205,19 @@ int merge_close(sqlite3_vtab_cursor* cursor) {
 }
 
 int merge_filter(sqlite3_vtab_cursor* cursor, int, const char*, int, sqlite3_value**) {
-  MergeTable* table = table_of(cursor->pVtab);
+  const MergeModule* module = table_of(cursor->pVtab)->module;
   MergeScan* scan = scan_of(cursor);
-  scan->merge = *table->current;
-  if (scan->merge == nullptr) return fail(cursor->pVtab, internal_error("ledger_journal_merge has no merge to read"));
-  Status status = scan->merge->scan(*table->connection);
+  scan->merge = *module->current;
+  if (scan->merge == nullptr) {
+    return fail(cursor->pVtab, internal_error("ledger_journal_merge was read outside a fold"));
+  }
+  Status status = scan->merge->scan(*module->connection);
   return status.is_ok() ? SQLITE_OK : fail(cursor->pVtab, status);
 }
 
 int merge_next(sqlite3_vtab_cursor* cursor) {
   MergeScan* scan = scan_of(cursor);
-  Status status = scan->merge->next(*table_of(cursor->pVtab)->connection);
+  Status status = scan->merge->next(*table_of(cursor->pVtab)->module->connection);
   return status.is_ok() ? SQLITE_OK : fail(cursor->pVtab, status);
 }
 

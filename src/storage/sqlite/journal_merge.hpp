@@ -84,18 +84,18 @@ class RunCursor {
 // The rows of a set of runs in (member key, seq) order, one chunk at a time.
 class JournalMerge {
  public:
-  // Prepares a cursor for each run; the next scan starts at each run's first row.
+  // Prepares a cursor for each run. The next scan starts at each run's first row.
   Status open(SqliteConnection& connection, const char* sql, std::span<const JournalRun> runs,
               std::int64_t scope);
 
-  // Starts a chunk where the last one ended. Until the next start_chunk(), each scan reads this
-  // chunk from its start, so a second statement can read the same rows: `rows` rows at least,
-  // then up to the end of the last member's rows, so that all rows of a member are in one chunk.
+  // Starts a chunk where the last one ended: `rows` rows at least, then up to the end of the last
+  // member's rows, so that all rows of a member are in one chunk. Until the next start_chunk(),
+  // each scan reads this chunk from its start, so a second statement can read the same rows.
   void start_chunk(std::int64_t rows);
   // Ends the read of the chunk's statements, so that the transaction can end.
   void finish_chunk();
-  // True when the rows after the chunk are all read.
-  bool finished() const noexcept { return heap_empty_after_chunk_; }
+  // After a scan, true when no row is left after the chunk.
+  bool finished() const noexcept { return heap_.empty(); }
   // True when a row of the chunk marked its member seen (seen_job is not 0).
   bool chunk_has_marks() const noexcept { return chunk_has_marks_; }
 
@@ -107,17 +107,14 @@ class JournalMerge {
   std::int64_t rows_read() const noexcept { return read_; }
 
  private:
-  void update_end();
-
   std::vector<RunCursor> cursors_;
   std::vector<std::size_t> heap_;  // Indexes of the cursors with a current row, smallest first.
   std::vector<RunCursor::Place> chunk_start_;
   std::int64_t chunk_rows_ = std::numeric_limits<std::int64_t>::max();
   std::int64_t read_ = 0;
-  std::string last_key_;  // The member key of the row read last.
+  std::string last_key_;  // The member key of the row read last, once the chunk has its minimum.
   bool at_end_ = true;
   bool chunk_has_marks_ = false;
-  bool heap_empty_after_chunk_ = false;
 };
 
 // Registers the eponymous virtual table ledger_journal_merge on `connection`. A statement over it

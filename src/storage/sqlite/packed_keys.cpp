@@ -111,7 +111,7 @@ bool decode_digest(std::string_view value, std::array<char, 33>& digest) {
     const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, zero_below), _mm_cmplt_epi8(v, nine_above));
     const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(v, a_below), _mm_cmplt_epi8(v, f_above));
     if (_mm_movemask_epi8(_mm_or_si128(digit, letter)) != 0xffff) return false;
-    // A digit's value is v - '0'; a letter's is v - 'a' + 10, that is v - '0' - 39.
+    // A digit's value is v - '0', and a letter's is v - 'a' + 10, that is v - '0' - 39.
     const __m128i nibbles =
         _mm_sub_epi8(_mm_sub_epi8(v, _mm_set1_epi8('0')), _mm_and_si128(letter, _mm_set1_epi8(39)));
     // Each 16-bit lane has a high digit in its low byte and a low digit in its high byte.
