@@ -145,6 +145,49 @@ void add_counts(DestinationCounters& total, const DestinationCounters& part) {
   for (const auto& [code, count] : part.reasons) total.reasons[code] += count;
 }
 
+// An element's place in a sort by key: its key's first eight bytes as a big-endian number, which
+// orders as the bytes do, and its index.
+struct KeyOrder {
+  std::uint64_t prefix = 0;
+  std::uint32_t index = 0;
+};
+
+std::uint64_t key_prefix(std::string_view key) {
+  std::uint64_t prefix = 0;
+  const std::size_t n = std::min<std::size_t>(key.size(), 8);
+  for (std::size_t i = 0; i < n; ++i) prefix |= std::uint64_t{static_cast<unsigned char>(key[i])} << (56 - 8 * i);
+  return prefix;
+}
+
+// Sorts `items` by the string `key_of` gives, keeping equal keys in their order. It sorts small
+// records of eight key bytes and an index, then puts each item in its place by swaps, so the
+// items' strings keep their buffers. Sorting the items themselves moved each string about
+// log2(n) times. `order` is scratch space, kept between calls.
+template <typename T, typename KeyOf>
+void sort_by_key(std::vector<T>& items, KeyOf key_of, std::vector<KeyOrder>& order) {
+  order.resize(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    order[i] = KeyOrder{key_prefix(key_of(items[i])), static_cast<std::uint32_t>(i)};
+  }
+  std::sort(order.begin(), order.end(), [&](const KeyOrder& a, const KeyOrder& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    const int compared = key_of(items[a.index]).compare(key_of(items[b.index]));
+    return compared != 0 ? compared < 0 : a.index < b.index;
+  });
+  // Position i takes the item at order[i].index. Each cycle of that permutation is followed once;
+  // an index set to its own position marks it done.
+  for (std::size_t start = 0; start < order.size(); ++start) {
+    std::size_t at = start;
+    while (order[at].index != start) {
+      const std::size_t from = order[at].index;
+      std::swap(items[at], items[from]);
+      order[at].index = static_cast<std::uint32_t>(at);
+      at = from;
+    }
+    order[at].index = static_cast<std::uint32_t>(at);
+  }
+}
+
 RowOutcome worse(RowOutcome a, RowOutcome b) {
   auto rank = [](RowOutcome outcome) {
     switch (outcome) {
@@ -553,12 +596,12 @@ class Pipeline {
     ledger.updates.resize(update_count);
     ledger.seen_member_keys.resize(seen_count);
 
-    // SQLite inserts keys in order with fewer page visits than in random order. The sort is stable
-    // because a member twice in one batch must keep its last update.
-    std::stable_sort(
-        ledger.updates.begin(), ledger.updates.end(),
-        [](const LedgerUpdate& a, const LedgerUpdate& b) { return a.member_key < b.member_key; });
-    std::sort(ledger.seen_member_keys.begin(), ledger.seen_member_keys.end());
+    // SQLite inserts keys in order with fewer page visits than in random order. A member twice in
+    // one batch keeps its updates in batch order, so that its last update wins.
+    sort_by_key(ledger.updates, [](const LedgerUpdate& update) -> const std::string& { return update.member_key; },
+                key_order_);
+    sort_by_key(ledger.seen_member_keys, [](const std::string& key) -> const std::string& { return key; },
+                key_order_);
     take_commit(next_position, commit);
     return Status::ok();
   }
@@ -844,6 +887,7 @@ class Pipeline {
   std::unique_ptr<AudienceSource> source_;
   std::unique_ptr<SeenSet> seen_;
   Batch send_batch_;  // The batch being sent. The next batch reuses its strings.
+  std::vector<KeyOrder> key_order_;  // Scratch space of sort_by_key().
   std::vector<std::pair<Field, int>> field_slots_;
   std::size_t batch_size_ = 10000;
   std::size_t rows_per_commit_ = kMinRowsPerCommit;

@@ -238,6 +238,28 @@ TEST_CASE("remove uses the keys that were added") {
   CHECK(fixture.counters(mirror).removes_sent == 0);
 }
 
+TEST_CASE("a member twice in one batch keeps the keys of its last row") {
+  MirrorFixture fixture;
+  // Member c7 comes back near the end of the first batch (100 rows) with another email. The
+  // batch's ledger updates are sorted by member key before they are written; the later row must
+  // still win.
+  std::string text = audience_csv(98);
+  text += "c7,user7@new.example.com,,,US\n";
+  write_file(fixture.csv, text);
+  auto added = fixture.run(SyncMode::kAdd);
+  CHECK(fixture.counters(added).adds_sent == 99);
+  CHECK(fixture.counters(added).batches == 1);
+
+  // A remove sends the keys the ledger holds for the member.
+  write_file(fixture.csv, "ID,EMAIL,PHONE1,PHONE2,COUNTRY\nc7,someone@example.com,,,US\n");
+  auto removed = fixture.run(SyncMode::kRemove);
+  CHECK(fixture.counters(removed).removes_sent == 1);
+  auto rows = activation::testing::csv_rows(fixture.job_dir(removed), "remove");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows.begin()->find(email_hash(7, true)) != std::string::npos);
+  CHECK(rows.begin()->find(email_hash(7)) == std::string::npos);
+}
+
 TEST_CASE("replace marks absent members removed without sending") {
   MirrorFixture fixture;
   write_file(fixture.csv, audience_csv(50));
