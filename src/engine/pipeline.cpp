@@ -576,7 +576,8 @@ class Pipeline {
         outcome = added.outcome;
         LedgerUpdate& update = next_update();
         update.member_key.assign(row.ids.member_key);
-        update.hashed_keys.assign(row.ids.keys_json);
+        // The row's keys text is not read again; the next row read into it reuses the buffer.
+        std::swap(update.hashed_keys, row.ids.keys_json);
         update.operation = LedgerOperation::kAdd;
         update.outcome = to_ledger(added.outcome);
         update.reason.assign(added.outcome == RowOutcome::kAccepted ? std::string_view() : added.reason.code);
