@@ -60,12 +60,25 @@ bool RowProcessor::accepts(Field field) const noexcept {
   return normalizer_.treatment(field) != FieldTreatment::kNotAccepted;
 }
 
+void RowProcessor::keep_spare_values(std::vector<WireIdentifier>& identifiers, std::size_t count) {
+  for (std::size_t i = count; i < identifiers.size() && spare_values_.size() < kMaxSpareValues; ++i) {
+    spare_values_.push_back(std::move(identifiers[i].value));
+  }
+  identifiers.resize(count);
+}
+
 std::optional<Reason> RowProcessor::process(const SourceRow& row, RowIdentifiers& out,
                                             DestinationCounters& counters) {
   // The identifiers of the row before are overwritten in place, so their strings keep their capacity.
   std::size_t count = 0;
   auto add_identifier = [&](Field field, std::string_view value, DatePart part) {
-    if (count == out.identifiers.size()) out.identifiers.emplace_back();
+    if (count == out.identifiers.size()) {
+      out.identifiers.emplace_back();
+      if (!spare_values_.empty()) {
+        out.identifiers.back().value = std::move(spare_values_.back());
+        spare_values_.pop_back();
+      }
+    }
     WireIdentifier& identifier = out.identifiers[count++];
     identifier.field = field;
     identifier.value.assign(value);
@@ -112,7 +125,7 @@ std::optional<Reason> RowProcessor::process(const SourceRow& row, RowIdentifiers
     }
     add_identifier(value.field, scratch_.wire_value(), DatePart::kWhole);
   }
-  out.identifiers.resize(count);
+  keep_spare_values(out.identifiers, count);
 
   if (out.fields_present == 0) return Reason{"no_identifier", "the row has no value in any mapped column"};
   if (!has_match_key(out.fields_usable)) {
@@ -126,7 +139,8 @@ std::optional<Reason> RowProcessor::process(const SourceRow& row, RowIdentifiers
               if (a.part != b.part) return a.part < b.part;
               return a.value < b.value;
             });
-  out.identifiers.erase(std::unique(out.identifiers.begin(), out.identifiers.end()), out.identifiers.end());
+  const auto unique_end = std::unique(out.identifiers.begin(), out.identifiers.end());
+  keep_spare_values(out.identifiers, static_cast<std::size_t>(unique_end - out.identifiers.begin()));
   // Both overwrite the previous row's strings, which keeps their capacity.
   encode_keys_into(out.identifiers, out.keys_json);
   member_key_into(external_id, out.identifiers, out.keys_json, key_input_, out.member_key);

@@ -45,6 +45,15 @@ class RowProcessor {
   bool has_match_key(std::uint32_t usable_fields) const noexcept;
   std::string match_key_rule() const;
 
+  // Shortens `identifiers` to `count`, keeping the values' strings of the rest in spare_values_.
+  void keep_spare_values(std::vector<WireIdentifier>& identifiers, std::size_t count);
+
+  // Value strings that a row with fewer identifiers than its vector did not need. The engine
+  // swaps a row's identifiers with older ones, so a vector's length changes from row to row. A
+  // longer row takes its strings from here, with their buffers, instead of allocating new ones.
+  static constexpr std::size_t kMaxSpareValues = 64;
+  std::vector<std::string> spare_values_;
+
   Normalizer normalizer_;
   bool split_dob_;
   NormalizedIdentifier scratch_;

@@ -159,10 +159,9 @@ std::uint64_t key_prefix(std::string_view key) {
   return prefix;
 }
 
-// Sorts `items` by the string `key_of` gives, keeping equal keys in their order. It sorts small
-// records of eight key bytes and an index, then puts each item in its place by swaps, so the
-// items' strings keep their buffers. Sorting the items themselves moved each string about
-// log2(n) times. `order` is scratch space, kept between calls.
+// Sorts `items` by the string `key_of` returns, keeping equal keys in their order. It sorts small
+// records of eight key bytes and an index, then swaps each item into its place, so no string is
+// copied and each keeps its buffer. `order` is scratch space, kept between calls.
 template <typename T, typename KeyOf>
 void sort_by_key(std::vector<T>& items, KeyOf key_of, std::vector<KeyOrder>& order) {
   order.resize(items.size());
@@ -174,8 +173,8 @@ void sort_by_key(std::vector<T>& items, KeyOf key_of, std::vector<KeyOrder>& ord
     const int compared = key_of(items[a.index]).compare(key_of(items[b.index]));
     return compared != 0 ? compared < 0 : a.index < b.index;
   });
-  // Position i takes the item at order[i].index. Each cycle of that permutation is followed once;
-  // an index set to its own position marks it done.
+  // Position i takes the item at order[i].index. Each cycle of that permutation is followed once,
+  // and an index set to its own position marks it done.
   for (std::size_t start = 0; start < order.size(); ++start) {
     std::size_t at = start;
     while (order[at].index != start) {
@@ -576,7 +575,7 @@ class Pipeline {
         outcome = added.outcome;
         LedgerUpdate& update = next_update();
         update.member_key.assign(row.ids.member_key);
-        // The row's keys text is not read again; the next row read into it reuses the buffer.
+        // The row's keys text is not read again, so the next row read into it reuses the buffer.
         std::swap(update.hashed_keys, row.ids.keys_json);
         update.operation = LedgerOperation::kAdd;
         update.outcome = to_ledger(added.outcome);
