@@ -131,12 +131,133 @@ Status JournalMerge::next(SqliteConnection& connection) {
   return Status();
 }
 
+void DirectMergeRows::result(sqlite3_context* context, int column) const {
+  // The run's column after its position: seq is column 1 of the run's statement.
+  sqlite3_result_value(context, merge_.row().value(column + 1));
+}
+
+Status FedMergeRows::scan() {
+  stop();
+  for (Block& block : blocks_) {
+    block.count = 0;
+    block.last = false;
+  }
+  head_ = 0;
+  ready_ = 0;
+  stopping_ = false;
+  producer_status_ = Status();
+  row_in_block_ = 0;
+  read_ = 0;
+  at_end_ = false;
+  producer_ = std::thread(&FedMergeRows::produce, this);
+  return wait_for_row();
+}
+
+Status FedMergeRows::next() {
+  if (at_end_) return Status();
+  ++row_in_block_;
+  ++read_;
+  return wait_for_row();
+}
+
+Status FedMergeRows::wait_for_row() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    blocks_moved_.wait(lock, [&] { return ready_ > 0; });
+    const Block& block = blocks_[head_];
+    if (row_in_block_ < block.count) return Status();
+    if (block.last) {
+      at_end_ = true;
+      return producer_status_;
+    }
+    // The block is used up: the reading thread may fill it again.
+    head_ = (head_ + 1) % kBlocks;
+    --ready_;
+    row_in_block_ = 0;
+    blocks_moved_.notify_all();
+  }
+}
+
+void FedMergeRows::result(sqlite3_context* context, int column) const {
+  // blocks_[head_] stays put until next() moves past it, and SQLite copies the value.
+  const Value& value = blocks_[head_].rows[row_in_block_][static_cast<std::size_t>(column)];
+  switch (value.type) {
+    case SQLITE_INTEGER: sqlite3_result_int64(context, value.integer); return;
+    case SQLITE_FLOAT: sqlite3_result_double(context, value.real); return;
+    case SQLITE_TEXT:
+      sqlite3_result_text(context, value.bytes.data(), static_cast<int>(value.bytes.size()), SQLITE_TRANSIENT);
+      return;
+    case SQLITE_BLOB:
+      sqlite3_result_blob(context, value.bytes.data(), static_cast<int>(value.bytes.size()), SQLITE_TRANSIENT);
+      return;
+    default: sqlite3_result_null(context); return;
+  }
+}
+
+void FedMergeRows::produce() {
+  Status status = merge_.scan(reader_);
+  while (true) {
+    std::size_t index = 0;
+    {
+      std::unique_lock lock(mutex_);
+      blocks_moved_.wait(lock, [&] { return stopping_ || ready_ < kBlocks; });
+      if (stopping_) break;
+      index = (head_ + ready_) % kBlocks;
+    }
+    // The consumer reads only published blocks, so this one is the reading thread's alone.
+    Block& block = blocks_[index];
+    block.count = 0;
+    if (block.rows.size() < kBlockRows) block.rows.resize(kBlockRows);
+    while (status.is_ok() && !merge_.at_end() && block.count < kBlockRows) {
+      Row& row = block.rows[block.count++];
+      const RunCursor& cursor = merge_.row();
+      for (std::size_t column = 0; column < row.size(); ++column) {
+        sqlite3_value* source = cursor.value(static_cast<int>(column) + 1);
+        Value& value = row[column];
+        value.type = sqlite3_value_type(source);
+        switch (value.type) {
+          case SQLITE_INTEGER: value.integer = sqlite3_value_int64(source); break;
+          case SQLITE_FLOAT: value.real = sqlite3_value_double(source); break;
+          case SQLITE_TEXT:
+          case SQLITE_BLOB: {
+            // For text, sqlite3_value_blob() returns the bytes as stored, without a conversion.
+            const auto* bytes = static_cast<const char*>(sqlite3_value_blob(source));
+            value.bytes.assign(bytes == nullptr ? "" : bytes, static_cast<std::size_t>(sqlite3_value_bytes(source)));
+            break;
+          }
+          default: break;
+        }
+      }
+      status = merge_.next(reader_);
+    }
+    block.last = !status.is_ok() || merge_.at_end();
+    std::lock_guard lock(mutex_);
+    if (!status.is_ok()) producer_status_ = status;
+    ++ready_;
+    blocks_moved_.notify_all();
+    if (block.last) break;
+  }
+  // Resets the run statements on the thread that stepped them, which ends the reader's read
+  // transaction.
+  merge_.finish_chunk();
+}
+
+void FedMergeRows::stop() {
+  if (!producer_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    blocks_moved_.notify_all();
+  }
+  producer_.join();
+  at_end_ = true;
+}
+
 namespace {
 
-// The module's data on one connection: where a scan finds the merge to read.
+// The module's data on one connection: where a scan finds the rows to read.
 struct MergeModule {
-  JournalMerge** current;
-  SqliteConnection* connection;
+  MergeRows** current;
 };
 
 // The virtual table. SQLite reads it through the callbacks below.
@@ -145,10 +266,10 @@ struct MergeTable {
   const MergeModule* module;
 };
 
-// One scan of the table, over the merge that was current when it started.
+// One scan of the table, over the rows that were current when it started.
 struct MergeScan {
   sqlite3_vtab_cursor base;  // First, as SQLite requires.
-  JournalMerge* merge = nullptr;
+  MergeRows* rows = nullptr;
 };
 
 MergeTable* table_of(sqlite3_vtab* table) { return reinterpret_cast<MergeTable*>(table); }
@@ -207,33 +328,31 @@ int merge_close(sqlite3_vtab_cursor* cursor) {
 int merge_filter(sqlite3_vtab_cursor* cursor, int, const char*, int, sqlite3_value**) {
   const MergeModule* module = table_of(cursor->pVtab)->module;
   MergeScan* scan = scan_of(cursor);
-  scan->merge = *module->current;
-  if (scan->merge == nullptr) {
+  scan->rows = *module->current;
+  if (scan->rows == nullptr) {
     return fail(cursor->pVtab, internal_error("ledger_journal_merge was read outside a fold"));
   }
-  Status status = scan->merge->scan(*module->connection);
+  Status status = scan->rows->scan();
   return status.is_ok() ? SQLITE_OK : fail(cursor->pVtab, status);
 }
 
 int merge_next(sqlite3_vtab_cursor* cursor) {
-  MergeScan* scan = scan_of(cursor);
-  Status status = scan->merge->next(*table_of(cursor->pVtab)->module->connection);
+  Status status = scan_of(cursor)->rows->next();
   return status.is_ok() ? SQLITE_OK : fail(cursor->pVtab, status);
 }
 
 int merge_eof(sqlite3_vtab_cursor* cursor) {
   const MergeScan* scan = scan_of(cursor);
-  return scan->merge == nullptr || scan->merge->at_end() ? 1 : 0;
+  return scan->rows == nullptr || scan->rows->at_end() ? 1 : 0;
 }
 
 int merge_column(sqlite3_vtab_cursor* cursor, sqlite3_context* context, int column) {
-  // The run's column after its position: seq is column 1 of the run's statement.
-  sqlite3_result_value(context, scan_of(cursor)->merge->row().value(column + 1));
+  scan_of(cursor)->rows->result(context, column);
   return SQLITE_OK;
 }
 
 int merge_rowid(sqlite3_vtab_cursor* cursor, sqlite3_int64* rowid) {
-  *rowid = scan_of(cursor)->merge->rows_read();
+  *rowid = scan_of(cursor)->rows->rows_read();
   return SQLITE_OK;
 }
 
@@ -259,8 +378,8 @@ const sqlite3_module kMergeModule = make_module();
 
 }  // namespace
 
-Status register_journal_merge(SqliteConnection& connection, JournalMerge** current) {
-  auto* module = new MergeModule{current, &connection};
+Status register_journal_merge(SqliteConnection& connection, MergeRows** current) {
+  auto* module = new MergeModule{current};
   const int rc = sqlite3_create_module_v2(connection.handle(), "ledger_journal_merge", &kMergeModule, module,
                                           [](void* aux) { delete static_cast<MergeModule*>(aux); });
   if (rc != SQLITE_OK) return connection.error(rc, "register ledger_journal_merge");

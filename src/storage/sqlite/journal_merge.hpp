@@ -8,16 +8,21 @@
 // a sort of the journal would give, without the sort's copies.
 //
 // Thread safety: a JournalMerge and the connection it reads belong to one thread at a time.
+// During a scan of FedMergeRows, that is FedMergeRows' own thread.
 #ifndef ACTIVATION_SRC_STORAGE_SQLITE_JOURNAL_MERGE_HPP_
 #define ACTIVATION_SRC_STORAGE_SQLITE_JOURNAL_MERGE_HPP_
 
 #include <sqlite3.h>
 
+#include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "storage/sqlite/sqlite_connection.hpp"
@@ -117,10 +122,106 @@ class JournalMerge {
   bool chunk_has_marks_ = false;
 };
 
+// The rows that a statement over ledger_journal_merge reads: one chunk of a JournalMerge.
+class MergeRows {
+ public:
+  virtual ~MergeRows() = default;
+
+  // Starts a read of the merge's current chunk from its start.
+  virtual Status scan() = 0;
+  virtual Status next() = 0;
+  virtual bool at_end() const = 0;
+  // Sets the result of `context` to column `column` of the current row (0 for seq, ..., 7 for
+  // seen_job).
+  virtual void result(sqlite3_context* context, int column) const = 0;
+  virtual std::int64_t rows_read() const = 0;
+  // Ends the chunk's reads, so that the transactions of the connections involved can end.
+  virtual void finish() = 0;
+};
+
+// Reads a JournalMerge on the thread of the statement, over the merge's own connection.
+class DirectMergeRows final : public MergeRows {
+ public:
+  DirectMergeRows(JournalMerge& merge, SqliteConnection& connection) : merge_(merge), connection_(connection) {}
+
+  Status scan() override { return merge_.scan(connection_); }
+  Status next() override { return merge_.next(connection_); }
+  bool at_end() const override { return merge_.at_end(); }
+  void result(sqlite3_context* context, int column) const override;
+  std::int64_t rows_read() const override { return merge_.rows_read(); }
+  void finish() override { merge_.finish_chunk(); }
+
+ private:
+  JournalMerge& merge_;
+  SqliteConnection& connection_;
+};
+
+// Reads a JournalMerge on a thread of its own, over a connection that only this class uses while
+// a scan runs, and hands its rows over in blocks. The statement that reads them (the fold's
+// upsert on another connection) then spends its time in the ledger's B-tree while the journal's
+// runs are read and merged on a second core.
+class FedMergeRows final : public MergeRows {
+ public:
+  FedMergeRows(JournalMerge& merge, SqliteConnection& reader) : merge_(merge), reader_(reader) {}
+  FedMergeRows(const FedMergeRows&) = delete;
+  FedMergeRows& operator=(const FedMergeRows&) = delete;
+  ~FedMergeRows() override { stop(); }
+
+  Status scan() override;
+  Status next() override;
+  bool at_end() const override { return at_end_; }
+  void result(sqlite3_context* context, int column) const override;
+  std::int64_t rows_read() const override { return read_; }
+  // Stops the reading thread and waits for it. The merge's statements are reset by then.
+  void finish() override { stop(); }
+
+ private:
+  // A copy of one column: its SQLite type and its value.
+  struct Value {
+    int type = SQLITE_NULL;
+    std::int64_t integer = 0;
+    double real = 0;
+    std::string bytes;
+  };
+  using Row = std::array<Value, 8>;
+  struct Block {
+    std::vector<Row> rows;
+    std::size_t count = 0;
+    bool last = false;  // No block follows in this scan.
+  };
+  static constexpr std::size_t kBlocks = 4;
+  static constexpr std::size_t kBlockRows = 512;
+
+  void produce();
+  void stop();
+  // Waits until the current row is in a block, moving past used blocks, or the scan has ended.
+  Status wait_for_row();
+
+  JournalMerge& merge_;
+  SqliteConnection& reader_;
+  std::thread producer_;
+
+  // Blocks are read at head_ and filled at (head_ + ready_) % kBlocks. A block belongs to the
+  // reading thread until it is published (ready_ grows), then to the statement's thread until
+  // that moves past it (head_ moves on). The other members are guarded by mutex_.
+  std::array<Block, kBlocks> blocks_;
+  std::mutex mutex_;
+  std::condition_variable blocks_moved_;
+  std::size_t head_ = 0;
+  std::size_t ready_ = 0;
+  bool stopping_ = false;
+  Status producer_status_;  // The reading thread's error, if any.
+
+  // The statement's thread only.
+  std::size_t row_in_block_ = 0;  // The current row in blocks_[head_].
+  std::int64_t read_ = 0;
+  bool at_end_ = true;
+};
+
 // Registers the eponymous virtual table ledger_journal_merge on `connection`. A statement over it
-// reads the merge that `*current` points to when it starts. Its columns: seq, member_key,
+// reads the rows that `*current` points to when it starts. Its columns: seq, member_key,
 // hashed_keys, operation, outcome, reason, updated_at, seen_job. It is ordered by member_key.
-Status register_journal_merge(SqliteConnection& connection, JournalMerge** current);
+Status register_journal_merge(SqliteConnection& connection, MergeRows** current);
 
 }  // namespace activation::internal
 

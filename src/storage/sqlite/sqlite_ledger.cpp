@@ -259,11 +259,11 @@ Status SqliteStore::apply_ledger_locked(SqliteConnection& connection, const Ledg
   return Status();
 }
 
-// A journal of one chunk at most folds in one write transaction. A larger one is sorted once,
-// into a temporary table of the fold's own connection, without the write lock. The fold then
-// applies that table in write transactions of one chunk each (SqliteStoreOptions::
-// ledger_fold_chunk), each to its own range of member keys, so that a ledger page is written once
-// per fold however large the journal. Last, it deletes the folded journal rows. Another process may fold
+// A journal of one chunk at most folds in one write transaction. A larger one is merged from its
+// sorted runs on the fold's own connections (fold_journal_runs). The merge is applied in write
+// transactions of one chunk each (SqliteStoreOptions::ledger_fold_chunk), each to its own range
+// of member keys, so that a ledger page is written once per fold however large the journal.
+// Last, it deletes the folded journal rows. Another process may fold
 // the same pair meanwhile: keys_seq and seen_seq make a ledger row take only journal rows newer
 // than what it holds, so applying a row twice, or an older row after a newer one, changes nothing.
 // A fold that fails has deleted only journal rows it applied, and the next fold starts again from
@@ -306,17 +306,25 @@ Status SqliteStore::fold_journal(std::string_view audience, std::string_view des
   std::lock_guard lock(fold_mutex_);
   if (fold_connection_ == nullptr) {
     ACT_ASSIGN_OR_RETURN(auto opened, open_extra_connection(/*read_only=*/false));
-    ACT_RETURN_IF_ERROR(register_journal_merge(*opened, &fold_merge_));
+    ACT_RETURN_IF_ERROR(register_journal_merge(*opened, &fold_rows_));
     // The fold's commits are checkpointed as the writer's are, mostly off this thread.
     sqlite3_wal_hook(opened->handle(), &SqliteStore::on_wal_commit, this);
     fold_connection_ = std::move(opened);
   }
-  SqliteConnection& connection = *fold_connection_;
-  Status status = fold_journal_runs(connection, scope, chunk);
+  if (fold_reader_ == nullptr) {
+    // Not query_only: the merge passes write its temporary tables.
+    ACT_ASSIGN_OR_RETURN(auto opened, open_extra_connection(/*read_only=*/false));
+    ACT_RETURN_IF_ERROR(register_journal_merge(*opened, &pass_rows_));
+    // A merge reads each run in order, so it needs about one leaf page per run in cache: 4 MiB
+    // for the 1,024 runs a merge reads at most, and the rest for the tables' interior pages.
+    ACT_RETURN_IF_ERROR(opened->exec("PRAGMA cache_size = -8192"));
+    fold_reader_ = std::move(opened);
+  }
+  Status status = fold_journal_runs(*fold_connection_, *fold_reader_, scope, chunk);
   // The pass tables are dropped in any case, because a fold that failed starts again from the
   // journal, and their pages go back to the system.
   for (const char* sql : {"DROP TABLE IF EXISTS temp.fold_rows_a", "DROP TABLE IF EXISTS temp.fold_rows_b"}) {
-    Status dropped = connection.exec(sql);
+    Status dropped = fold_reader_->exec(sql);
     if (status.is_ok()) status = dropped;
   }
   return status;
@@ -348,22 +356,31 @@ std::string with_table(const char* pattern, const char* table) {
 //    10,240,000 rows. The passes read the store and write temporary tables only, so they take no
 //    write lock.
 // 3. Apply. The merge of the remaining runs, the virtual table ledger_journal_merge, is upserted
-//    into the ledger in member-key order, in write transactions of about one chunk each.
+//    into the ledger in member-key order, in write transactions of about one chunk each. The runs
+//    are read and merged on `reader` by another thread meanwhile (FedMergeRows).
 // 4. The folded journal rows are deleted.
-Status SqliteStore::fold_journal_runs(SqliteConnection& connection, std::int64_t scope, std::int64_t chunk) {
+Status SqliteStore::fold_journal_runs(SqliteConnection& connection, SqliteConnection& reader, std::int64_t scope,
+                                      std::int64_t chunk) {
   JournalMerge merge;
-  fold_merge_ = &merge;
+  DirectMergeRows pass_rows(merge, reader);
+  FedMergeRows fold_rows(merge, reader);
+  pass_rows_ = &pass_rows;
+  fold_rows_ = &fold_rows;
   struct Release {
-    JournalMerge*& slot;
-    ~Release() { slot = nullptr; }
-  } release{fold_merge_};
+    MergeRows*& pass;
+    MergeRows*& fold;
+    ~Release() {
+      pass = nullptr;
+      fold = nullptr;
+    }
+  } release{pass_rows_, fold_rows_};
 
   std::int64_t last = 0;
   std::vector<JournalRun> runs;
   const char* run_sql = kJournalRunSql;
   std::int64_t run_scope = scope;
   std::string table_sql;  // The runs' statement when they are in a pass table.
-  ACT_RETURN_IF_ERROR(run_transaction(connection, "BEGIN", "merge ledger journal runs", [&](SqliteConnection& c) -> Status {
+  ACT_RETURN_IF_ERROR(run_transaction(reader, "BEGIN", "merge ledger journal runs", [&](SqliteConnection& c) -> Status {
     {
       // When every journal row belongs to this pair, reading the table in journal order skips a
       // lookup from the index into the table for every row.
@@ -422,7 +439,10 @@ Status SqliteStore::fold_journal_runs(SqliteConnection& connection, std::int64_t
   // 3. Apply. A row's keys replace those of an older journal row only, and after the upserts, a
   // member's newest mark in the chunk sets last_seen_job unless a newer mark is already there.
   // A chunk without marks needs no second read.
-  ACT_RETURN_IF_ERROR(merge.open(connection, run_sql, runs, run_scope));
+  // The runs are read on the reader, by fold_rows' thread while each statement below reads
+  // ledger_journal_merge. Each statement's end stops that thread and resets the runs'
+  // statements, so the reader has no open read transaction when the chunk's transaction commits.
+  ACT_RETURN_IF_ERROR(merge.open(reader, run_sql, runs, run_scope));
   do {
     merge.start_chunk(chunk);
     ACT_RETURN_IF_ERROR(run_transaction(connection, "BEGIN IMMEDIATE", "fold ledger journal",
@@ -432,7 +452,7 @@ Status SqliteStore::fold_journal_runs(SqliteConnection& connection, std::int64_t
         ACT_ASSIGN_OR_RETURN(auto statement, c.prepare(sql));
         statement.bind(1, scope);
         Status status = statement.run();
-        merge.finish_chunk();
+        fold_rows.finish();
         return status;
       };
       ACT_RETURN_IF_ERROR(over_chunk(

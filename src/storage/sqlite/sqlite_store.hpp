@@ -23,7 +23,7 @@
 
 namespace activation::internal {
 
-class JournalMerge;
+class MergeRows;
 
 class SqliteStore final : public Store {
  public:
@@ -97,9 +97,10 @@ class SqliteStore final : public Store {
   Status apply_ledger_locked(SqliteConnection& connection, const LedgerBatch& batch, std::int64_t now_ms);
   // Moves the journaled ledger updates of (audience, destination) into the ledger.
   Status fold_journal(std::string_view audience, std::string_view destination);
-  // Folds a journal larger than one chunk on the fold connection: merges its sorted runs, applies
-  // them about `chunk` rows per write transaction, and deletes it.
-  Status fold_journal_runs(SqliteConnection& connection, std::int64_t scope, std::int64_t chunk);
+  // Folds a journal larger than one chunk: merges its sorted runs read on `reader`, applies them
+  // on `connection` about `chunk` rows per write transaction, and deletes it.
+  Status fold_journal_runs(SqliteConnection& connection, SqliteConnection& reader, std::int64_t scope,
+                           std::int64_t chunk);
   Status conflict_status(SqliteConnection& connection, const Lease& lease, std::string_view action);
   Status check_lease(SqliteConnection& connection, const Lease& lease, std::string_view action);
 
@@ -109,12 +110,16 @@ class SqliteStore final : public Store {
   std::mutex write_mutex_;
   std::unique_ptr<SqliteConnection> writer_;
 
-  // The connection that folds the ledger journal. The first fold opens it, and a process runs one
-  // fold at a time. Its temporary tables keep the runs of a fold's merge passes across the fold's
-  // transactions, and its virtual table ledger_journal_merge reads fold_merge_.
+  // The connections that fold the ledger journal. The first fold opens them, and a process runs
+  // one fold at a time. The fold connection writes the ledger, and its virtual table
+  // ledger_journal_merge reads fold_rows_. The reader finds the journal's runs and reads them for
+  // the merge, on a thread of its own during the apply. Its temporary tables keep the runs of the
+  // merge passes across the fold's transactions, and its ledger_journal_merge reads pass_rows_.
   std::mutex fold_mutex_;
   std::unique_ptr<SqliteConnection> fold_connection_;
-  JournalMerge* fold_merge_ = nullptr;  // Guarded by fold_mutex_.
+  std::unique_ptr<SqliteConnection> fold_reader_;
+  MergeRows* fold_rows_ = nullptr;  // Guarded by fold_mutex_.
+  MergeRows* pass_rows_ = nullptr;  // Guarded by fold_mutex_.
 
   std::mutex readers_mutex_;
   std::condition_variable readers_available_;
