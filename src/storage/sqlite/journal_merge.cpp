@@ -218,9 +218,13 @@ void FedMergeRows::produce() {
         switch (value.type) {
           case SQLITE_INTEGER: value.integer = sqlite3_value_int64(source); break;
           case SQLITE_FLOAT: value.real = sqlite3_value_double(source); break;
-          case SQLITE_TEXT:
+          case SQLITE_TEXT: {
+            const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(source));
+            value.bytes.assign(text == nullptr ? "" : text, static_cast<std::size_t>(sqlite3_value_bytes(source)));
+            break;
+          }
           case SQLITE_BLOB: {
-            // For text, sqlite3_value_blob() returns the bytes as stored, without a conversion.
+            // An empty blob has no pointer.
             const auto* bytes = static_cast<const char*>(sqlite3_value_blob(source));
             value.bytes.assign(bytes == nullptr ? "" : bytes, static_cast<std::size_t>(sqlite3_value_bytes(source)));
             break;
