@@ -377,7 +377,8 @@ ACT_EXPORT int act_job_cancel(int* out_result, act_job_t* job);
 
 /**
  * Queues a failed, dead-lettered or cancelled job again; it resumes from its checkpoints.
- * @return ACT_OK; ACT_EPRECONDITION when the job is queued, running or completed.
+ * @return ACT_OK; ACT_EPRECONDITION when the job is queued, running or completed, or completed
+ *         with errors: the message then names the failed destinations to distribute again.
  */
 ACT_EXPORT int act_job_retry(act_job_t* job);
 

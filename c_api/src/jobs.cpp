@@ -2,6 +2,8 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "c_api_internal.hpp"
 #include "json_forms.hpp"
 
@@ -175,6 +177,22 @@ int act_job_retry(act_job_t* job) {
   constexpr const char* kFunction = "act_job_retry";
   return guarded(kFunction, [&]() -> int {
     return with_job(job, kFunction, [&](EngineAccess& access, JobId id) -> int {
+      // The C++ retry of a job that completed with errors queues a new job, which this handle
+      // could not return, so the caller distributes the failed destinations again itself.
+      auto found = access.engine().job(id);
+      if (!found.is_ok()) return fail(found.status());
+      if (found->status == DistributionStatus::kCompletedWithErrors) {
+        std::string failed;
+        for (const auto& destination : found->progress.destinations) {
+          if (destination.state != RunState::kFailed) continue;
+          failed += failed.empty() ? "" : ", ";
+          failed += destination.destination;
+        }
+        return fail(ACT_EPRECONDITION,
+                    fmt::format("{}: job {} completed with errors and is over; distribute its failed "
+                                "destinations ({}) again with act_engine_distribute()",
+                                kFunction, id, failed));
+      }
       auto retried = access.engine().retry(id);
       return retried.is_ok() ? ACT_OK : fail(retried.status());
     });

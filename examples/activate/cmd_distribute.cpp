@@ -21,7 +21,7 @@ constexpr const char* kUsage =
     "  --dry-run            run the pipeline without sending or writing the ledger\n"
     "  --priority P         low, normal, high or critical (default: normal)\n"
     "  --batch-size N       operations per batch (default: the destination's, else the engine's)\n"
-    "  --parallelism N      destinations run at once (default: the engine's setting)\n"
+    "  --parallelism N      destinations run at once, 1 to 64 (default: the engine's setting)\n"
     "  --delay SECONDS      start no earlier than SECONDS from now\n"
     "  --expire-after SECONDS  cancel the job if no worker started it within SECONDS\n"
     "  --metadata KEY=VALUE stored with the job; may be repeated as --metadata=a=1,b=2\n"
@@ -88,8 +88,11 @@ int run_distribute(const std::vector<std::string>& raw_args) {
   }
   if (auto parallelism = args->get("parallelism")) {
     auto value = parse_count(command, "parallelism", *parallelism);
-    if (!value || *value == 0) {
-      if (value) std::fprintf(stderr, "activate distribute: --parallelism must be at least 1\n");
+    if (!value || *value == 0 || *value > 64) {
+      if (value) {
+        std::fprintf(stderr, "activate distribute: --parallelism is %llu; expected 1 to 64\n",
+                     static_cast<unsigned long long>(*value));
+      }
       return 2;
     }
     options.parallelism = static_cast<int>(*value);

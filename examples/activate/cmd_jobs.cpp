@@ -123,7 +123,8 @@ int run_jobs(const std::vector<std::string>& raw_args) {
       "usage: activate jobs [--audience NAME] [--limit N] [--config FILE] [--json]\n\n"
       "Lists distribution jobs, newest first (default: the last 20). ROWS is the audience's rows\n"
       "and ACCEPTED the rows each destination accepted (in a dry run, would accept), as a range\n"
-      "when the destinations differ; activate status JOB shows each destination's counts.\n";
+      "when the destinations differ; activate status JOB shows each destination's counts. MODE is\n"
+      "the sync mode, with \"dry-\" before it for a dry run (dry-mirror).\n";
   auto args = parse_args("jobs", raw_args, {"config", "audience", "limit"}, {"json", "help"});
   if (!args) return 2;
   if (args->has("help")) {
@@ -177,7 +178,9 @@ int run_cancel(const std::vector<std::string>& raw_args) {
 int run_retry(const std::vector<std::string>& raw_args) {
   const char* usage =
       "usage: activate retry JOB [--config FILE]\n\n"
-      "Queues a failed, dead or cancelled job again; it resumes from its checkpoints.\n";
+      "Queues a failed, dead or cancelled job again; it resumes from its checkpoints. For a job that\n"
+      "completed with errors, queues a new job of its failed destinations with the same audience,\n"
+      "mode and options. Exit status 0 when a job was queued.\n";
   bool help = false;
   auto parsed = job_command("retry", raw_args, usage, help);
   if (!parsed) return help ? 0 : 2;
@@ -188,14 +191,23 @@ int run_retry(const std::vector<std::string>& raw_args) {
     print_error("retry", job.status());
     return 1;
   }
-  std::printf("job %lld queued again\n", static_cast<long long>(job->id));
+  if (job->id == parsed->second) {
+    std::printf("job %lld queued again\n", static_cast<long long>(job->id));
+    return 0;
+  }
+  std::string names;
+  for (const auto& name : job->destinations) names += (names.empty() ? "" : ", ") + name;
+  std::printf("job %lld completed with errors; job %lld queued for its failed destinations: %s\n",
+              static_cast<long long>(parsed->second), static_cast<long long>(job->id), names.c_str());
   return 0;
 }
 
 int run_dlq(const std::vector<std::string>& raw_args) {
   const char* usage =
       "usage: activate dlq [--limit N] [--config FILE] [--json]\n\n"
-      "Lists the dead-letter queue: jobs whose last attempt failed, with their last error.\n";
+      "Lists the dead-letter queue: jobs whose every attempt failed with an error that a retry could\n"
+      "cure (I/O, unavailable, timeout, rate limit), with their last error. A job that failed with a\n"
+      "permanent error, such as a rejected credential, is 'failed' instead: see activate jobs.\n";
   auto args = parse_args("dlq", raw_args, {"config", "limit"}, {"json", "help"});
   if (!args) return 2;
   if (args->has("help")) {

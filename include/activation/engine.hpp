@@ -135,7 +135,10 @@ class ACT_EXPORT DistributionEngine {
   Result<std::vector<DistributionJob>> dead_letters(int limit = 100);
   // Cancels a queued job at once, or requests a running one to stop after its batch in flight.
   Result<CancelOutcome> cancel(JobId id);
-  // Puts a failed, dead or cancelled job back in the queue; it resumes from its checkpoints.
+  // Puts a failed, dead or cancelled job back in the queue; it resumes from its checkpoints. For a
+  // job that completed with errors, queues a new job of the destinations that failed, with the
+  // same audience, mode and options and the metadata "retry_of" set to `id`, and returns it.
+  // Fails with kFailedPrecondition for a queued, running or completed job.
   Result<DistributionJob> retry(JobId id);
 
   // Starts the worker pool of this process. Fails with kFailedPrecondition when it runs already.

@@ -170,7 +170,11 @@ Status DistributionEngine::validate(std::string_view audience_name, std::span<co
   for (const auto& name : destinations) {
     ACT_RETURN_IF_ERROR(check_destination_mode(*config.find_destination(name), options.mode));
   }
-  if (options.parallelism < 0) return invalid_argument("parallelism must not be negative");
+  // The configuration's engine.parallelism takes 1 to 64; 0 here means that setting.
+  if (options.parallelism < 0 || options.parallelism > 64) {
+    return invalid_argument(fmt::format("parallelism is {}; expected 0 (the engine's setting) to 64",
+                                        options.parallelism));
+  }
   if (options.batch_size > 1'000'000) return invalid_argument("batch size must be at most 1000000");
 
   // Opening the source checks the file, its header and every mapped column. Counting a query's rows
@@ -302,9 +306,32 @@ Result<CancelOutcome> DistributionEngine::cancel(JobId id) {
 }
 
 Result<DistributionJob> DistributionEngine::retry(JobId id) {
-  ACT_RETURN_IF_ERROR(job(id).status());
-  ACT_ASSIGN_OR_RETURN(auto retried, impl_->queue->retry(id));
-  return impl_->to_distribution_job(retried);
+  ACT_ASSIGN_OR_RETURN(auto current, job(id));
+  if (current.status != DistributionStatus::kCompletedWithErrors) {
+    ACT_ASSIGN_OR_RETURN(auto retried, impl_->queue->retry(id));
+    return impl_->to_distribution_job(retried);
+  }
+
+  // The job is over and its finished destinations cleared their checkpoints, so the ones that
+  // failed go to a new job with the same audience and options, under the current configuration.
+  std::vector<std::string> failed;
+  for (const auto& destination : current.progress.destinations) {
+    if (destination.state == RunState::kFailed) failed.push_back(destination.destination);
+  }
+  if (failed.empty()) {
+    return failed_precondition(fmt::format("job {} is completed_with_errors but records no failed destination", id));
+  }
+  ACT_ASSIGN_OR_RETURN(auto stored, impl_->queue->get(id));
+  ACT_ASSIGN_OR_RETURN(auto payload, engine::decode_payload(stored.payload));
+  DistributeOptions options;
+  options.priority = current.priority;
+  options.mode = payload.mode;
+  options.dry_run = payload.dry_run;
+  options.batch_size = payload.batch_size;
+  options.parallelism = payload.parallelism;
+  options.metadata = payload.metadata;
+  options.metadata["retry_of"] = std::to_string(id);
+  return distribute(current.audience, failed, options);
 }
 
 Status DistributionEngine::Impl::handle_job(JobContext& context) {

@@ -772,15 +772,20 @@ class Pipeline {
     return Status::ok();
   }
 
+  // Counts what run_leavers() would do, the batches of removes included.
   Status count_dry_run_leavers(bool send_removes) {
-    return services_.ledger->scan(request_.audience.name, name(), MemberScan::kAcceptedNotSeenBy,
-                                  request_.job_id, [&](const LedgerEntry& entry) {
-                                    if (!seen_->contains(entry.member_key)) {
-                                      ++counters_.members_left;
-                                      if (send_removes) ++counters_.removes_sent;
-                                    }
-                                    return Status::ok();
-                                  });
+    std::size_t leavers = 0;
+    ACT_RETURN_IF_ERROR(services_.ledger->scan(request_.audience.name, name(), MemberScan::kAcceptedNotSeenBy,
+                                               request_.job_id, [&](const LedgerEntry& entry) {
+                                                 if (!seen_->contains(entry.member_key)) ++leavers;
+                                                 return Status::ok();
+                                               }));
+    counters_.members_left += leavers;
+    if (send_removes) {
+      counters_.removes_sent += leavers;
+      counters_.batches += (leavers + batch_size_ - 1) / batch_size_;
+    }
+    return Status::ok();
   }
 
   // Ends the adapter's run (closes sessions, writes a manifest). A run resumed after a crash may

@@ -190,6 +190,9 @@ TEST_CASE("mirror sends only the difference") {
     CHECK(counters.removes_sent == 20);
     CHECK(counters.members_left == 10);
     CHECK(counters.unchanged == 280);
+    // Two batches from the source and one of the leavers' removes, as the dry run counted.
+    CHECK(counters.batches == 3);
+    CHECK(fixture.counters(dry).batches == counters.batches);
 
     auto removed = activation::testing::csv_rows(fixture.job_dir(third), "remove");
     auto added = activation::testing::csv_rows(fixture.job_dir(third), "add");
@@ -238,7 +241,7 @@ TEST_CASE("remove uses the keys that were added") {
   CHECK(fixture.counters(mirror).removes_sent == 0);
 }
 
-TEST_CASE("a member twice in one batch keeps the keys of its last row") {
+TEST_CASE("duplicate member keeps last row's keys") {
   MirrorFixture fixture;
   // Member c7 comes back near the end of the first batch (100 rows) with another email. The
   // batch's ledger updates are sorted by member key before they are written; the later row must
@@ -392,6 +395,44 @@ TEST_CASE("failing destination leaves others completed") {
   }
   CHECK(failed_event);
   CHECK(completed_event);
+}
+
+TEST_CASE("retry reruns failed destinations") {
+  ScratchDir dir("engine-retry-partial");
+  Config config = people_config(dir, 30);
+  config.destinations.push_back(activation::testing::file_destination("good", dir.file("good"), "hashed_csv"));
+  config.destinations.push_back(activation::testing::file_destination("bad", dir.file("bad"), "hashed_csv"));
+  auto engine = DistributionEngine::open(config);
+  REQUIRE(engine.is_ok());
+
+  DistributeOptions options;
+  options.metadata = {{"owner", "crm"}};
+  std::vector<std::string> destinations = {"good", "bad"};
+  auto queued = (*engine)->distribute("people", destinations, options);
+  REQUIRE(queued.is_ok());
+  std::filesystem::remove_all(dir.file("bad"));
+  write_file(dir.file("bad"), "not a folder");
+  auto first = activation::testing::run_job(**engine, queued->id);
+  REQUIRE(first.status == DistributionStatus::kCompletedWithErrors);
+
+  // The cause is fixed; the retry is a new job of the failed destination alone.
+  std::filesystem::remove(dir.file("bad"));
+  auto retried = (*engine)->retry(first.id);
+  REQUIRE(retried.is_ok());
+  CHECK(retried->id != first.id);
+  CHECK(retried->destinations == std::vector<std::string>{"bad"});
+  CHECK(retried->metadata.at("retry_of") == std::to_string(first.id));
+  CHECK(retried->metadata.at("owner") == "crm");
+  auto second = activation::testing::run_job(**engine, retried->id);
+  CHECK(second.status == DistributionStatus::kCompleted);
+  const DestinationProgress* bad = activation::testing::find_destination(second, "bad");
+  REQUIRE(bad != nullptr);
+  CHECK(bad->counters.adds_sent == 30);
+
+  // A job that completed has nothing to retry.
+  auto again = (*engine)->retry(second.id);
+  REQUIRE_FALSE(again.is_ok());
+  CHECK(again.status().code() == StatusCode::kFailedPrecondition);
 }
 
 TEST_CASE("retried job reports curable failure") {

@@ -207,7 +207,11 @@ class Job:
         return result.value == 0
 
     def retry(self) -> None:
-        """Queue a failed, dead-lettered or cancelled job again; it resumes from its checkpoints."""
+        """Queue a failed, dead-lettered or cancelled job again; it resumes from its checkpoints.
+
+        A job that completed with errors is over: the error names its failed destinations, which
+        ``Engine.distribute`` queues again.
+        """
         _native.check(_native.library().act_job_retry(self._live()))
 
     def export_outcomes(self, csv_path: Union[str, "os.PathLike[str]"]) -> None:

@@ -98,6 +98,24 @@ class DistributionTest(ScratchTestCase):
             with self.assertRaises(activation.FailedPreconditionError):
                 job.retry()
 
+    def test_retry_names_failed_destinations(self) -> None:
+        self.config["destinations"]["broken"] = {
+            "type": "file",
+            "profile": "meta",
+            "settings": {"directory": "broken", "format": "hashed_csv", "fsync": False},
+        }
+        with activation.Engine(self.config, base_dir=self.folder) as engine:
+            job = engine.distribute("customers", ["files", "broken"])
+            # The folder becomes a file after the job was queued, so that destination's run fails.
+            broken = os.path.join(self.folder, "broken")
+            os.rmdir(broken)
+            with open(broken, "w", encoding="utf-8") as out:
+                out.write("not a folder")
+            self.assertEqual(job.wait(timeout=60), activation.JobStatus.COMPLETED_WITH_ERRORS)
+            with self.assertRaises(activation.FailedPreconditionError) as caught:
+                job.retry()
+            self.assertIn("failed destinations (broken)", str(caught.exception))
+
     def test_worker_pool_runs_once_per_engine(self) -> None:
         with activation.Engine(self.config_path) as engine:
             with engine.start_workers(threads=1):

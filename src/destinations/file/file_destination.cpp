@@ -249,8 +249,8 @@ class FileDestination final : public DestinationAdapter {
     ACT_RETURN_IF_ERROR(write_atomically(job_directory_ / "manifest.json", manifest.dump(2) + "\n", sync_));
     std::error_code ignored;
     fs::remove(partial, ignored);
-    logger_.log(LogLevel::kInfo, "file", "job {} destination {}: manifest lists {} files", run_.job_id,
-                config_.name, ordered.size());
+    logger_.log(LogLevel::kInfo, "file", "job {} destination {}: manifest lists {} file{}", run_.job_id,
+                config_.name, ordered.size(), ordered.size() == 1 ? "" : "s");
     return Status::ok();
   }
 
