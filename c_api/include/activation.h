@@ -378,9 +378,20 @@ ACT_EXPORT int act_job_cancel(int* out_result, act_job_t* job);
 /**
  * Queues a failed, dead-lettered or cancelled job again; it resumes from its checkpoints.
  * @return ACT_OK; ACT_EPRECONDITION when the job is queued, running or completed, or completed
- *         with errors: the message then names the failed destinations to distribute again.
+ *         with errors: the message then names the failed destinations, which act_job_requeue()
+ *         queues again.
  */
 ACT_EXPORT int act_job_retry(act_job_t* job);
+
+/**
+ * Retries `job` and returns a handle of the job that was queued. A failed, dead-lettered or
+ * cancelled job is queued again, as by act_job_retry(), and the handle refers to it. For a job
+ * that completed with errors, a new job of its failed destinations is queued with the same
+ * audience, mode and options and the metadata "retry_of" set to the first job's id.
+ * @param[out] out_job The queued job's handle; release it with act_job_destroy().
+ * @return ACT_OK; ACT_EPRECONDITION when the job is queued, running or completed.
+ */
+ACT_EXPORT int act_job_requeue(act_job_t** out_job, act_job_t* job);
 
 /**
  * Writes the job's invalid, rejected and deferred rows with their reasons to a CSV file (header

@@ -177,8 +177,8 @@ int act_job_retry(act_job_t* job) {
   constexpr const char* kFunction = "act_job_retry";
   return guarded(kFunction, [&]() -> int {
     return with_job(job, kFunction, [&](EngineAccess& access, JobId id) -> int {
-      // The C++ retry of a job that completed with errors queues a new job, which this handle
-      // could not return, so the caller distributes the failed destinations again itself.
+      // The C++ retry of a job that completed with errors queues a new job, which this function
+      // cannot return: act_job_requeue() does.
       auto found = access.engine().job(id);
       if (!found.is_ok()) return fail(found.status());
       if (found->status == DistributionStatus::kCompletedWithErrors) {
@@ -189,13 +189,35 @@ int act_job_retry(act_job_t* job) {
           failed += destination.destination;
         }
         return fail(ACT_EPRECONDITION,
-                    fmt::format("{}: job {} completed with errors and is over; distribute its failed "
-                                "destinations ({}) again with act_engine_distribute()",
+                    fmt::format("{}: job {} completed with errors and is over; act_job_requeue() queues a "
+                                "new job of its failed destinations ({})",
                                 kFunction, id, failed));
       }
       auto retried = access.engine().retry(id);
       return retried.is_ok() ? ACT_OK : fail(retried.status());
     });
+  });
+}
+
+int act_job_requeue(act_job_t** out_job, act_job_t* job) {
+  constexpr const char* kFunction = "act_job_requeue";
+  return guarded(kFunction, [&]() -> int {
+    if (out_job == nullptr) return invalid(kFunction, "out_job is NULL");
+    *out_job = nullptr;
+    auto state = job_state(job, kFunction);
+    if (!state) return act_last_error_code();
+    EngineAccess access(state->engine);
+    if (!access.open()) return engine_closed(kFunction);
+    auto queued = access.engine().retry(state->id);
+    if (!queued.is_ok()) return fail(queued.status());
+
+    auto handle = std::make_unique<act_job_t>();
+    handle->state = std::make_shared<JobHandleState>();
+    handle->state->engine = state->engine;
+    handle->state->id = queued->id;
+    HandleRegistry::instance().add(handle.get(), HandleKind::kJob);
+    *out_job = handle.release();
+    return ACT_OK;
   });
 }
 

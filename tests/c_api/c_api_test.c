@@ -304,6 +304,7 @@ static void test_null_handles(void) {
   CHECK_ERROR(act_job_wait(&status, NULL, 10, NULL, NULL), ACT_EINVAL, "job handle is NULL");
   CHECK_ERROR(act_job_cancel(NULL, NULL), ACT_EINVAL, "job handle is NULL");
   CHECK_ERROR(act_job_retry(NULL), ACT_EINVAL, "job handle is NULL");
+  CHECK_ERROR(act_job_requeue(NULL, NULL), ACT_EINVAL, "out_job is NULL");
   CHECK_ERROR(act_worker_pool_open(&pool, NULL, 0), ACT_EINVAL, "engine handle is NULL");
   CHECK_ERROR(act_worker_pool_stop(NULL, 10), ACT_EINVAL, "worker pool handle is NULL");
   act_engine_destroy(NULL);
@@ -500,6 +501,10 @@ static void test_cancel_and_retry(act_engine_t* engine) {
   CHECK(act_job_wait(&status, job, 1000, NULL, NULL) == ACT_OK);
   CHECK(status == ACT_JOB_COMPLETED);
   CHECK_ERROR(act_job_retry(job), ACT_EPRECONDITION, "");
+  act_job_t* requeued = NULL;
+  CHECK_ERROR(act_job_requeue(&requeued, job), ACT_EPRECONDITION, "is completed");
+  CHECK(requeued == NULL);
+  CHECK_ERROR(act_job_requeue(&requeued, NULL), ACT_EINVAL, "job handle is NULL");
 
   /* The same job through a second handle; destroying one leaves the other open. */
   int64_t id = 0;

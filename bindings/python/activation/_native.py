@@ -66,6 +66,7 @@ _PROTOTYPES = {
     "act_job_wait": (_int, [ctypes.POINTER(_int), _p, _i64, PROGRESS_FN, _p]),
     "act_job_cancel": (_int, [ctypes.POINTER(_int), _p]),
     "act_job_retry": (_int, [_p]),
+    "act_job_requeue": (_int, [_pp, _p]),
     "act_job_export_outcomes": (_int, [_p, _str]),
     "act_worker_pool_open": (_int, [_pp, _p, _int]),
     "act_worker_pool_stop": (_int, [_p, _i64]),

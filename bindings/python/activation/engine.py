@@ -206,13 +206,17 @@ class Job:
         _native.check(_native.library().act_job_cancel(ctypes.byref(result), self._live()))
         return result.value == 0
 
-    def retry(self) -> None:
-        """Queue a failed, dead-lettered or cancelled job again; it resumes from its checkpoints.
+    def retry(self) -> "Job":
+        """Queue the job again and return the job that was queued.
 
-        A job that completed with errors is over: the error names its failed destinations, which
-        ``Engine.distribute`` queues again.
+        A failed, dead-lettered or cancelled job resumes from its checkpoints, and the returned
+        Job has this job's id. For a job that completed with errors, a new job of its failed
+        destinations is queued with the same audience, mode and options, and its metadata
+        ``retry_of`` is this job's id.
         """
-        _native.check(_native.library().act_job_retry(self._live()))
+        handle = ctypes.c_void_p()
+        _native.check(_native.library().act_job_requeue(ctypes.byref(handle), self._live()))
+        return Job(self._engine, handle.value)
 
     def export_outcomes(self, csv_path: Union[str, "os.PathLike[str]"]) -> None:
         """Write the invalid, rejected and deferred rows with their reasons to a CSV file."""

@@ -98,7 +98,7 @@ class DistributionTest(ScratchTestCase):
             with self.assertRaises(activation.FailedPreconditionError):
                 job.retry()
 
-    def test_retry_names_failed_destinations(self) -> None:
+    def test_retry_requeues_failed_destinations(self) -> None:
         self.config["destinations"]["broken"] = {
             "type": "file",
             "profile": "meta",
@@ -112,9 +112,17 @@ class DistributionTest(ScratchTestCase):
             with open(broken, "w", encoding="utf-8") as out:
                 out.write("not a folder")
             self.assertEqual(job.wait(timeout=60), activation.JobStatus.COMPLETED_WITH_ERRORS)
-            with self.assertRaises(activation.FailedPreconditionError) as caught:
-                job.retry()
-            self.assertIn("failed destinations (broken)", str(caught.exception))
+
+            # Once the cause is fixed, the retry is a new job of the failed destination alone.
+            os.remove(broken)
+            retried = job.retry()
+            self.assertNotEqual(retried.id, job.id)
+            info = retried.info()
+            self.assertEqual(info["destinations"], ["broken"])
+            self.assertEqual(info["metadata"]["retry_of"], str(job.id))
+            self.assertEqual(retried.wait(timeout=60), activation.JobStatus.COMPLETED)
+            with self.assertRaises(activation.FailedPreconditionError):
+                retried.retry()
 
     def test_worker_pool_runs_once_per_engine(self) -> None:
         with activation.Engine(self.config_path) as engine:
