@@ -337,8 +337,8 @@ int main(int argc, char** argv) {
               stages.read_and_process, 100.0 * stages.read_and_process / baseline);
   std::printf("  %-50s %10.0f rows/s (%.0f%% of baseline)\n", "the same, and render the meta_csv files in memory:",
               stages.read_process_render, 100.0 * stages.read_process_render / baseline);
-  // The maximum any engine could reach on this machine: that work split evenly over every hardware
-  // thread, with the ledger, the file writes and the store costing nothing.
+  // The maximum this engine's row work allows on this machine: that work split evenly over every
+  // hardware thread, with the ledger, the file writes and the store costing nothing.
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   std::printf("  %-50s %10.0f rows/s (%.0f%% of baseline)\n\n",
               fmt::format("the last split over {} threads, all else free:", threads).c_str(),

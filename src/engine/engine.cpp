@@ -170,7 +170,7 @@ Status DistributionEngine::validate(std::string_view audience_name, std::span<co
   for (const auto& name : destinations) {
     ACT_RETURN_IF_ERROR(check_destination_mode(*config.find_destination(name), options.mode));
   }
-  // The configuration's engine.parallelism takes 1 to 64; 0 here means that setting.
+  // The configuration's engine.parallelism takes 1 to 64, and 0 here means that setting.
   if (options.parallelism < 0 || options.parallelism > 64) {
     return invalid_argument(fmt::format("parallelism is {}; expected 0 (the engine's setting) to 64",
                                         options.parallelism));
@@ -306,7 +306,8 @@ Result<CancelOutcome> DistributionEngine::cancel(JobId id) {
 }
 
 Result<DistributionJob> DistributionEngine::retry(JobId id) {
-  ACT_ASSIGN_OR_RETURN(auto current, job(id));
+  ACT_ASSIGN_OR_RETURN(auto stored, impl_->queue->get(id));
+  ACT_ASSIGN_OR_RETURN(auto current, impl_->to_distribution_job(stored));
   if (current.status != DistributionStatus::kCompletedWithErrors) {
     ACT_ASSIGN_OR_RETURN(auto retried, impl_->queue->retry(id));
     return impl_->to_distribution_job(retried);
@@ -321,7 +322,6 @@ Result<DistributionJob> DistributionEngine::retry(JobId id) {
   if (failed.empty()) {
     return failed_precondition(fmt::format("job {} is completed_with_errors but records no failed destination", id));
   }
-  ACT_ASSIGN_OR_RETURN(auto stored, impl_->queue->get(id));
   ACT_ASSIGN_OR_RETURN(auto payload, engine::decode_payload(stored.payload));
   DistributeOptions options;
   options.priority = current.priority;

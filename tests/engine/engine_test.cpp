@@ -415,7 +415,7 @@ TEST_CASE("retry reruns failed destinations") {
   auto first = activation::testing::run_job(**engine, queued->id);
   REQUIRE(first.status == DistributionStatus::kCompletedWithErrors);
 
-  // The cause is fixed; the retry is a new job of the failed destination alone.
+  // With the cause fixed, the retry is a new job of the failed destination alone.
   std::filesystem::remove(dir.file("bad"));
   auto retried = (*engine)->retry(first.id);
   REQUIRE(retried.is_ok());

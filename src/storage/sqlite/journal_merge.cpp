@@ -170,7 +170,7 @@ Status FedMergeRows::wait_for_row() {
       at_end_ = true;
       return producer_status_;
     }
-    // The block is used up: the reading thread may fill it again.
+    // Every row of the block was read, so the reading thread may fill it again.
     head_ = (head_ + 1) % kBlocks;
     --ready_;
     row_in_block_ = 0;
@@ -204,7 +204,7 @@ void FedMergeRows::produce() {
       if (stopping_) break;
       index = (head_ + ready_) % kBlocks;
     }
-    // The consumer reads only published blocks, so this one is the reading thread's alone.
+    // The statement's thread reads only published blocks, so this one belongs to the reading thread.
     Block& block = blocks_[index];
     block.count = 0;
     if (block.rows.size() < kBlockRows) block.rows.resize(kBlockRows);

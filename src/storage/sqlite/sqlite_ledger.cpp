@@ -312,11 +312,12 @@ Status SqliteStore::fold_journal(std::string_view audience, std::string_view des
     fold_connection_ = std::move(opened);
   }
   if (fold_reader_ == nullptr) {
-    // Not query_only: the merge passes write its temporary tables.
+    // It is not query_only, because the merge passes write its temporary tables.
     ACT_ASSIGN_OR_RETURN(auto opened, open_extra_connection(/*read_only=*/false));
     ACT_RETURN_IF_ERROR(register_journal_merge(*opened, &pass_rows_));
     // A merge reads each run in order, so it needs about one leaf page per run in cache: 4 MiB
-    // for the 1,024 runs a merge reads at most, and the rest for the tables' interior pages.
+    // of 4 KiB pages (SQLite's default size) for the 1,024 runs a merge reads at most, and the
+    // rest for the tables' interior pages.
     ACT_RETURN_IF_ERROR(opened->exec("PRAGMA cache_size = -8192"));
     fold_reader_ = std::move(opened);
   }
